@@ -1,0 +1,445 @@
+//! The authorization URL the user's browser opens, for each profile.
+//!
+//! - RFC 6749: `{authorization endpoint}?response_type=code&client_id=…&redirect_uri=…`
+//!   `&scope=…&state=…&code_challenge=…&code_challenge_method=S256` (`scope` left out when
+//!   empty; `&` instead of `?` when the endpoint already has a query).
+//! - CRM (protocol.md §2.1): `{portal}/login?client_id=…&scope=…&response_type=code`
+//!   `&code_challenge=…&code_challenge_method=S256&redirect_uri=…&state=…` — `state` is
+//!   always sent, though the server does not require it.
+//! - Kommo (protocol.md §3.1): `{consent page}?client_id=…&state=…&mode=popup|post_message`.
+//!   Kommo's documented consent URL carries no PKCE challenge and no redirect URI (the
+//!   redirect URI is registered with the integration), so none is sent: the defences are the
+//!   `state` check and the `referer` allowlist ([`crate::callback`]).
+//!
+//! Extra parameters (`prompt`, `login_hint`, `resource`, …) follow the protocol ones. Every
+//! value is percent-encoded, so no value can add or override a parameter (TOK-7), and an
+//! extra parameter can never replace a protocol one.
+//!
+//! ```
+//! use latchkey_core::authorize::AuthorizationRequest;
+//! use latchkey_core::pkce::{CodeChallenge, CodeVerifier};
+//! use latchkey_core::state::StateToken;
+//! use latchkey_core::{Client, Profile};
+//!
+//! let profile = Profile::crm("https://portal.example.com", "https://api.example.com")?;
+//! let client = Client::new("app1", "https://app.example.com/cb")?.with_scope("user-portal:user:*")?;
+//! let verifier = CodeVerifier::parse("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")?;
+//! let challenge = CodeChallenge::s256(&verifier);
+//! let state = StateToken::from_entropy(&[7u8; 16])?;
+//!
+//! let mut buf = [0u8; 512];
+//! let n = AuthorizationRequest::new(&profile, &client, &challenge, &state).write_url(&mut buf)?;
+//! let url = core::str::from_utf8(&buf[..n]).unwrap();
+//! assert!(url.starts_with(
+//!     "https://portal.example.com/login?client_id=app1&scope=user-portal%3Auser%3A%2A\
+//!      &response_type=code&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM\
+//!      &code_challenge_method=S256&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb&state="
+//! ));
+//! # Ok::<(), latchkey_core::Error>(())
+//! ```
+
+use crate::MAX_EXTRA_PARAMS;
+use crate::client::Client;
+use crate::encode::Writer;
+use crate::error::{ApiMisuse, Capacity, Error};
+use crate::pkce::CodeChallenge;
+use crate::profile::Profile;
+use crate::state::StateToken;
+
+/// The parameter names the protocol sets itself; an extra parameter may not use them
+/// (compared case-insensitively).
+pub const RESERVED_PARAMS: [&str; 8] = [
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+    "mode",
+];
+
+/// One authorization request: everything its URL is made of.
+///
+/// The redirect URI is always [`Client::redirect_uri`], byte for byte (percent-encoded in
+/// the URL), the same one the token request sends (CB-5).
+#[derive(Debug, Clone, Copy)]
+pub struct AuthorizationRequest<'a> {
+    profile: &'a Profile,
+    client: &'a Client,
+    challenge: &'a CodeChallenge,
+    state: &'a StateToken,
+    extra: &'a [(&'a str, &'a str)],
+}
+
+impl<'a> AuthorizationRequest<'a> {
+    /// A request for this profile and client, with this PKCE challenge and state (both made
+    /// fresh for this request: [`crate::state::PendingAuthorization`]).
+    pub fn new(
+        profile: &'a Profile,
+        client: &'a Client,
+        challenge: &'a CodeChallenge,
+        state: &'a StateToken,
+    ) -> Self {
+        Self {
+            profile,
+            client,
+            challenge,
+            state,
+            extra: &[],
+        }
+    }
+
+    /// Adds extra `(name, value)` parameters, appended after the protocol ones in order
+    /// (e.g. `("prompt", "login")`, `("resource", "https://api.example.com")`).
+    ///
+    /// Checked by [`AuthorizationRequest::write_url`]: at most [`MAX_EXTRA_PARAMS`]; names
+    /// are 1..=64 characters of `[A-Za-z0-9._-]` and not one of [`RESERVED_PARAMS`]; values
+    /// are anything (percent-encoded). A name may repeat (RFC 8707 `resource`).
+    pub fn with_extra(mut self, extra: &'a [(&'a str, &'a str)]) -> Self {
+        self.extra = extra;
+        self
+    }
+
+    /// Writes the authorization URL into `buf`; returns the bytes written.
+    ///
+    /// Errors: more than [`MAX_EXTRA_PARAMS`] extras → [`Error::CapacityExceeded`]
+    /// ([`Capacity::ExtraParams`]); a bad or reserved extra name →
+    /// [`ApiMisuse::BadConfig`]`("extra parameter name")`; a CRM portal URL with a query →
+    /// [`ApiMisuse::BadConfig`]`("portal")`; `buf` too small → [`Error::BufferTooSmall`] with
+    /// the exact size, and nothing written.
+    pub fn write_url(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        check_extra(self.extra)?;
+        let (base, separator) = match self.profile {
+            Profile::Rfc6749(r) => {
+                let endpoint = r.authorization.as_str();
+                (endpoint, separator(endpoint))
+            }
+            Profile::Crm(c) => {
+                let portal = c.portal.base();
+                if portal.contains('?') {
+                    return Err(ApiMisuse::BadConfig("portal").into());
+                }
+                (portal, "/login?")
+            }
+            Profile::Kommo(k) => {
+                let consent = k.consent.as_str();
+                (consent, separator(consent))
+            }
+        };
+        let fixed = Fixed {
+            base,
+            separator,
+            challenge: self.challenge.as_str(),
+        };
+        // Two passes, as `encode::write_with` does: measure, then write only if it fits.
+        // The measuring pass is arithmetic (a branch-free count of the bytes to escape) and
+        // the writing pass stores bytes directly (see `Out for Slice`).
+        let mut count = Counter(0);
+        self.emit(&mut count, &fixed);
+        let required = count.0;
+        let Some(out) = buf.get_mut(..required) else {
+            return Err(Error::BufferTooSmall { required });
+        };
+        self.emit(&mut Slice { buf: out, len: 0 }, &fixed);
+        Ok(required)
+    }
+
+    /// The URL, piece by piece, into a writer or a counter.
+    fn emit<O: Out>(&self, o: &mut O, fixed: &Fixed<'_>) {
+        let client = self.client;
+        o.raw(fixed.base);
+        o.raw(fixed.separator);
+        match self.profile {
+            Profile::Rfc6749(_) => {
+                o.raw("response_type=code&client_id=");
+                o.pct(client.id());
+                o.raw("&redirect_uri=");
+                o.pct(client.redirect_uri());
+                self.scope(o);
+                o.raw("&state=");
+                o.raw(self.state.as_str());
+                self.pkce(o, fixed.challenge);
+            }
+            Profile::Crm(_) => {
+                o.raw("client_id=");
+                o.pct(client.id());
+                self.scope(o);
+                o.raw("&response_type=code");
+                self.pkce(o, fixed.challenge);
+                o.raw("&redirect_uri=");
+                o.pct(client.redirect_uri());
+                o.raw("&state=");
+                o.raw(self.state.as_str());
+            }
+            Profile::Kommo(k) => {
+                o.raw("client_id=");
+                o.pct(client.id());
+                o.raw("&state=");
+                o.raw(self.state.as_str());
+                o.raw("&mode=");
+                o.raw(k.mode.as_str());
+            }
+        }
+        for (name, value) in self.extra {
+            o.raw("&");
+            o.raw(name);
+            o.raw("=");
+            o.pct(value);
+        }
+    }
+
+    /// `&scope=…`, or nothing for an empty scope.
+    fn scope<O: Out>(&self, o: &mut O) {
+        let scope = self.client.scope();
+        if !scope.is_empty() {
+            o.raw("&scope=");
+            o.pct(scope);
+        }
+    }
+
+    /// `&code_challenge=…&code_challenge_method=…` (base64url and a fixed name: nothing to
+    /// escape).
+    fn pkce<O: Out>(&self, o: &mut O, challenge: &str) {
+        o.raw("&code_challenge=");
+        o.raw(challenge);
+        o.raw("&code_challenge_method=");
+        o.raw(self.challenge.method().as_str());
+    }
+}
+
+/// What both passes of [`AuthorizationRequest::write_url`] share, computed once.
+struct Fixed<'p> {
+    /// The endpoint (RFC 6749, Kommo) or the portal base (CRM).
+    base: &'p str,
+    /// `?`, `&` or nothing (RFC 6749, Kommo); `/login?` (CRM).
+    separator: &'static str,
+    challenge: &'p str,
+}
+
+/// Where [`AuthorizationRequest::emit`] puts the URL: raw text or percent-encoded text.
+trait Out {
+    fn raw(&mut self, s: &str);
+    fn pct(&mut self, s: &str);
+}
+
+impl Out for Writer<'_> {
+    #[inline]
+    fn raw(&mut self, s: &str) {
+        self.str(s);
+    }
+
+    #[inline]
+    fn pct(&mut self, s: &str) {
+        self.percent(s);
+    }
+}
+
+/// Writes into a buffer exactly as long as [`Counter`] measured: the same bytes as
+/// [`Writer`] (tested against it), but an escape is three direct stores, not a `memcpy`.
+/// Writes past the end are dropped, which cannot happen after a correct count.
+struct Slice<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl Out for Slice<'_> {
+    #[inline]
+    fn raw(&mut self, s: &str) {
+        let end = self.len + s.len();
+        if let Some(dst) = self.buf.get_mut(self.len..end) {
+            dst.copy_from_slice(s.as_bytes());
+        }
+        self.len = end;
+    }
+
+    fn pct(&mut self, s: &str) {
+        for b in s.bytes() {
+            if is_unreserved(b) {
+                if let Some(d) = self.buf.get_mut(self.len) {
+                    *d = b;
+                }
+                self.len += 1;
+            } else {
+                if let Some([p, hi, lo]) = self.buf.get_mut(self.len..self.len + 3) {
+                    *p = b'%';
+                    *hi = HEX[usize::from(b >> 4)];
+                    *lo = HEX[usize::from(b & 15)];
+                }
+                self.len += 3;
+            }
+        }
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+/// RFC 3986 unreserved (`A-Z a-z 0-9 - . _ ~`), without branches.
+#[inline]
+fn is_unreserved(b: u8) -> bool {
+    let alpha = (b | 0x20).wrapping_sub(b'a') < 26;
+    let digit = b.wrapping_sub(b'0') < 10;
+    let mark = (b == b'-') | (b == b'.') | (b == b'_') | (b == b'~');
+    alpha | digit | mark
+}
+
+/// Counts the bytes [`Writer`] would write.
+struct Counter(usize);
+
+impl Out for Counter {
+    #[inline]
+    fn raw(&mut self, s: &str) {
+        self.0 = self.0.saturating_add(s.len());
+    }
+
+    #[inline]
+    fn pct(&mut self, s: &str) {
+        self.0 = self.0.saturating_add(percent_len(s));
+    }
+}
+
+/// The length of `s` percent-encoded as [`Writer::percent`] does it: every byte that is not
+/// RFC 3986 unreserved becomes three. Branch-free, so the compiler vectorises it.
+fn percent_len(s: &str) -> usize {
+    let escaped: usize = s.bytes().map(|b| usize::from(!is_unreserved(b))).sum();
+    s.len() + 2 * escaped
+}
+
+/// Longest extra parameter name.
+const MAX_EXTRA_NAME_LEN: usize = 64;
+
+fn check_extra(extra: &[(&str, &str)]) -> Result<(), Error> {
+    if extra.len() > MAX_EXTRA_PARAMS {
+        return Err(Error::CapacityExceeded {
+            what: Capacity::ExtraParams,
+            limit: MAX_EXTRA_PARAMS,
+        });
+    }
+    for (name, _) in extra {
+        let ok = !name.is_empty()
+            && name.len() <= MAX_EXTRA_NAME_LEN
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+            && !RESERVED_PARAMS.iter().any(|r| r.eq_ignore_ascii_case(name));
+        if !ok {
+            return Err(ApiMisuse::BadConfig("extra parameter name").into());
+        }
+    }
+    Ok(())
+}
+
+/// What goes between an endpoint and the first parameter: `?`, or `&` when the endpoint
+/// already has a query, or nothing when it already ends with `?` or `&`.
+fn separator(endpoint: &str) -> &'static str {
+    if endpoint.ends_with(['?', '&']) {
+        ""
+    } else if endpoint.contains('?') {
+        "&"
+    } else {
+        "?"
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // reason: tests
+mod tests {
+    use super::*;
+
+    fn written_len(s: &str) -> usize {
+        crate::encode::measure(&|w: &mut Writer<'_>| {
+            w.percent(s);
+            Ok(())
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn percent_len_matches_the_writer_for_every_char() {
+        for c in (0..=0x7ff).filter_map(char::from_u32) {
+            let mut tmp = [0u8; 4];
+            let s = c.encode_utf8(&mut tmp);
+            assert_eq!(percent_len(s), written_len(s), "{c:?}");
+        }
+        for b in 0..=u8::MAX {
+            assert_eq!(is_unreserved(b), crate::encode::is_unreserved(b), "{b:#x}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn percent_len_and_slice_match_the_writer(s in ".{0,64}") {
+            proptest::prop_assert_eq!(percent_len(&s), written_len(&s));
+            let mut ours = [0u8; 1024];
+            let mut slice = Slice { buf: &mut ours, len: 0 };
+            slice.pct(&s);
+            let n = slice.len;
+            let mut theirs = [0u8; 1024];
+            let m = crate::encode::percent_encode(&s, &mut theirs).unwrap();
+            proptest::prop_assert_eq!(&ours[..n], &theirs[..m]);
+        }
+
+        #[test]
+        fn counted_length_is_the_written_length(
+            id in "[!-~]{1,20}",
+            scope in "[ -~]{0,30}",
+            value in ".{0,30}",
+            which in 0u8..3,
+        ) {
+            let profile = match which {
+                0 => Profile::rfc6749("https://a.example/auth?x=1", "https://a.example/t").unwrap(),
+                1 => Profile::crm("https://p.example/", "https://a.example").unwrap(),
+                _ => Profile::kommo(),
+            };
+            let client = Client::new(&id, "https://c.example/cb?a=b").unwrap().with_scope(&scope).unwrap();
+            let v = crate::pkce::CodeVerifier::from_entropy(&[1u8; 32]).unwrap();
+            let challenge = CodeChallenge::s256(&v);
+            let state = StateToken::from_entropy(&[2u8; 16]).unwrap();
+            let extra = [("x", value.as_str())];
+            let req = AuthorizationRequest::new(&profile, &client, &challenge, &state).with_extra(&extra);
+            let fixed = Fixed {
+                base: match &profile {
+                    Profile::Rfc6749(r) => r.authorization.as_str(),
+                    Profile::Crm(c) => c.portal.base(),
+                    Profile::Kommo(k) => k.consent.as_str(),
+                },
+                separator: match &profile {
+                    Profile::Crm(_) => "/login?",
+                    Profile::Rfc6749(r) => separator(r.authorization.as_str()),
+                    Profile::Kommo(k) => separator(k.consent.as_str()),
+                },
+                challenge: challenge.as_str(),
+            };
+            let mut c = Counter(0);
+            req.emit(&mut c, &fixed);
+            let mut dry = [0u8; 1024];
+            let n = crate::encode::write_with(&mut dry, |w| {
+                req.emit(w, &fixed);
+                Ok(())
+            })
+            .unwrap();
+            let mut fast = [0u8; 1024];
+            let m = req.write_url(&mut fast).unwrap();
+            proptest::prop_assert_eq!(&fast[..m], &dry[..n]);
+            proptest::prop_assert_eq!(c.0, n);
+        }
+    }
+
+    #[test]
+    fn separator_for_endpoints() {
+        assert_eq!(separator("https://a/x"), "?");
+        assert_eq!(separator("https://a/x?t=1"), "&");
+        assert_eq!(separator("https://a/x?"), "");
+        assert_eq!(separator("https://a/x?t=1&"), "");
+    }
+
+    #[test]
+    fn s_tok_7_extra_names_cannot_override_protocol_parameters() {
+        for r in RESERVED_PARAMS {
+            assert!(check_extra(&[(r, "x")]).is_err(), "{r}");
+        }
+        assert!(check_extra(&[("State", "x")]).is_err());
+        assert!(check_extra(&[("x&state", "x")]).is_err());
+        assert!(check_extra(&[("prompt", "&state=x")]).is_ok());
+    }
+}

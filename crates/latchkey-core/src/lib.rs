@@ -1,0 +1,148 @@
+//! # latchkey-core
+//!
+//! The whole OAuth 2.0 client protocol — PKCE, state, authorization URLs, callback and
+//! postMessage parsing, token requests and responses — as a `#![no_std]`, allocation-free,
+//! `unsafe`-free, sans-IO library. The caller passes bytes, the time and entropy in; the core
+//! writes what to send into caller-supplied buffers and parses what came back into borrowed,
+//! already-validated types. It never reads a clock, draws randomness or does I/O.
+//!
+//! It speaks plain RFC 6749/7636 (+ RFC 7009, 8628, 9207), the CRM "Client OAuth" API and
+//! Kommo; see [`profile::Profile`].
+//!
+//! ## Capacities
+//! Every bound is a constant below; exceeding one is an error
+//! ([`Error::CapacityExceeded`] or [`Error::BufferTooSmall`]), never a truncation or a panic.
+//!
+//! ## The calling protocol
+//! The stateful way in is [`session::Session`]: one state machine that carries a sign-in
+//! from the first URL to logout (see its documentation for the calling protocol and the
+//! crash-safety contract). Underneath, every message is also available as a stateless
+//! function, so a caller can build exactly what it needs:
+//!
+//! 1. [`state::PendingAuthorization::from_entropy`] turns 48 CSPRNG bytes into a PKCE
+//!    verifier and a state bound to it.
+//! 2. [`authorize::AuthorizationRequest::write_url`] writes the authorization URL (or
+//!    [`message::write_code_request`] the CRM postMessage).
+//! 3. [`callback::parse_callback`] + [`callback::Callback::verify`] parse the redirect and
+//!    check state, issuer and Kommo `referer` (or [`message::parse_code_reply`]).
+//! 4. [`token::TokenRequest`] writes the token request, consuming the verifier.
+//! 5. [`token::parse_token_response`] parses the answer, JSON escapes decoded.
+//!
+//! ```
+//! use latchkey_core::authorize::AuthorizationRequest;
+//! use latchkey_core::callback::parse_callback;
+//! use latchkey_core::http::Response;
+//! use latchkey_core::state::PendingAuthorization;
+//! use latchkey_core::token::{TokenReply, TokenRequest, parse_token_response};
+//! use latchkey_core::{Client, Profile};
+//!
+//! let profile = Profile::crm("https://portal.example", "https://api.example")?;
+//! let client = Client::new("my-app", "https://app.example/cb")?
+//!     .with_secret("s3cret")?
+//!     .with_scope("user-portal:user:*")?;
+//!
+//! // 1–2. Fresh secrets for this request (48 bytes from a CSPRNG in real use), then the URL.
+//! let pending = PendingAuthorization::from_entropy(&[0x42; 48])?;
+//! let challenge = pending.challenge();
+//! let mut url = [0u8; 512];
+//! let n = AuthorizationRequest::new(&profile, &client, &challenge, pending.state())
+//!     .write_url(&mut url)?;
+//! assert!(url[..n].starts_with(b"https://portal.example/login?client_id=my-app&scope="));
+//!
+//! // 3. The browser comes back to the redirect URI with a code and our state.
+//! let query = format!("code=SplxlOBeZQQYbYS6WxSbIA&state={}", pending.state().as_str());
+//! let mut scratch = [0u8; 256];
+//! let verified = parse_callback(query.as_bytes(), &mut scratch)?
+//!     .verify(pending.state(), &profile)?;
+//! let (code, _kommo_account) = verified.into_parts();
+//!
+//! // 4. The token request; the verifier is moved into it and cannot be sent twice.
+//! let (verifier, _state) = pending.into_parts();
+//! let mut buf = [0u8; 1024];
+//! let req = TokenRequest::new(&profile, &client)?.authorization_code(code, verifier, &mut buf)?;
+//! assert_eq!(req.url, "https://api.example/oauth/token");
+//! assert_eq!(req.header("Authorization"), Some("Basic bXktYXBwOnMzY3JldA=="));
+//! assert!(req.body.starts_with(br#"{"grant_type":"authorization_code","code":"SplxlOBeZQQYbYS6WxSbIA","code_verifier":""#));
+//!
+//! // 5. The response, as a PHP server writes it: `\/` and `\u0041` are decoded.
+//! let body = br#"{"access_token":"abc\/def\u0041","token_type":"bearer","expires_in":"3599","refresh_token":"r\/1"}"#;
+//! let mut scratch = [0u8; 256];
+//! let TokenReply::Token(token) = parse_token_response(Response::new(200, body), &mut scratch)? else {
+//!     panic!("not a token response");
+//! };
+//! token.require_bearer()?;
+//! assert_eq!(token.access_token_secret(), "abc/defA");
+//! assert_eq!(token.refresh_token_secret(), Some("r/1"));
+//! assert_eq!(token.expires_in(), Some(3599));
+//! # Ok::<(), latchkey_core::Error>(())
+//! ```
+//!
+//! ## Features
+//! - `pkce-plain`: the RFC 7636 `plain` method exists (never chosen by default, PKCE-3).
+//! - `password-grant`: the CRM password grant and MFA steps (discouraged by RFC 9700 §2.4).
+//! - `zeroize`: secrets are wiped from memory on drop.
+//! - `getrandom`: [`state::PendingAuthorization::generate`] draws entropy from the OS (the
+//!   API always takes entropy bytes too; needs an OS or a custom getrandom backend).
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod authorize;
+pub mod callback;
+pub mod client;
+pub mod encode;
+pub mod error;
+pub mod http;
+pub mod message;
+pub mod pkce;
+pub mod profile;
+pub mod session;
+pub mod snapshot;
+pub mod state;
+pub mod token;
+
+mod json;
+
+pub use client::{Client, ClientSecret};
+pub use error::{
+    ApiMisuse, Capacity, CheckFailed, Error, ErrorKind, InvalidMessage, ServerError,
+    ServerMisbehaved,
+};
+pub use profile::Profile;
+
+/// Seconds since the Unix epoch, as passed in by the caller. The core never reads a clock.
+pub type UnixTime = u64;
+
+/// Longest endpoint URL, redirect URI or issuer (bytes).
+pub const MAX_URL_LEN: usize = 256;
+/// Longest DNS host name (RFC 1035): a Kommo `referer` or an allowlist suffix.
+pub const MAX_HOST_LEN: usize = 253;
+/// Most `referer` suffixes a Kommo profile allows.
+pub const MAX_ALLOWLIST: usize = 4;
+/// Longest client id.
+pub const MAX_CLIENT_ID_LEN: usize = 128;
+/// Longest client secret.
+pub const MAX_SECRET_LEN: usize = 256;
+/// Longest scope string.
+pub const MAX_SCOPE_LEN: usize = 512;
+/// Longest callback query string (the part after `?`), in bytes.
+pub const MAX_CALLBACK_LEN: usize = 8192;
+/// Longest decoded callback parameter value (`code`, `state`, `iss`, `error_description`…).
+pub const MAX_PARAM_LEN: usize = 2048;
+/// Longest token (access, refresh, MFA, device code) the parsers accept, after unescaping.
+pub const MAX_TOKEN_LEN: usize = 8192;
+/// Largest response body the parsers accept (TOK-5).
+pub const MAX_RESPONSE_LEN: usize = 32 * 1024;
+/// Largest postMessage JSON the parser accepts.
+pub const MAX_MESSAGE_LEN: usize = 4096;
+/// Most extra authorization-request parameters.
+pub const MAX_EXTRA_PARAMS: usize = 8;
+/// Deepest nesting of JSON objects/arrays the parsers accept (the top-level object counts
+/// as one level). Parsing is iterative; the bound keeps hostile bodies cheap.
+pub const MAX_JSON_DEPTH: usize = 32;
+
+/// Overwrites a secret string's whole buffer with zeros (the `zeroize` feature).
+#[cfg(feature = "zeroize")]
+pub(crate) fn wipe<const N: usize>(s: &mut heapless::String<N>) {
+    zeroize::Zeroize::zeroize(s);
+}

@@ -1,0 +1,410 @@
+//! Profiles: one per dialect, bundling endpoints, body encoding and client authentication.
+//!
+//! A caller picks [`Profile::rfc6749`], [`Profile::crm`] or [`Profile::kommo`] and everything
+//! else follows. Adding a dialect means adding a profile, not editing the state machine.
+
+use heapless::{String, Vec};
+
+use crate::error::{ApiMisuse, Capacity, CheckFailed, Error};
+use crate::{MAX_ALLOWLIST, MAX_HOST_LEN, MAX_URL_LEN};
+
+/// The dialect a profile speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// Plain RFC 6749 + RFC 7636 (+ RFC 7009, RFC 8628, RFC 9207).
+    Rfc6749,
+    /// The CRM Open API "Client OAuth" dialect (protocol.md §2).
+    Crm,
+    /// The Kommo dialect (protocol.md §3).
+    Kommo,
+}
+
+impl Dialect {
+    /// The dialect's name as used in configuration (`rfc6749`, `crm`, `kommo`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rfc6749 => "rfc6749",
+            Self::Crm => "crm",
+            Self::Kommo => "kommo",
+        }
+    }
+}
+
+/// How request bodies are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyEncoding {
+    /// `application/x-www-form-urlencoded` (RFC 6749).
+    Form,
+    /// `application/json` (CRM, Kommo).
+    Json,
+}
+
+/// How a confidential client authenticates to the token endpoint (RFC 6749 §2.3.1).
+///
+/// A client without a secret always sends its `client_id` in the body instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// Public client: `client_id` in the body, no secret.
+    None,
+    /// `client_secret_basic`: `Authorization: Basic base64(urlencode(id):urlencode(secret))`.
+    Basic,
+    /// `client_secret_post`: `client_id` and `client_secret` in the body.
+    Post,
+}
+
+/// How Kommo's consent window hands the result back (`data-mode` of the button).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KommoMode {
+    /// The popup closes and the main window navigates to the redirect URI.
+    Popup,
+    /// The redirect happens inside the popup, whose page posts the result to its opener.
+    PostMessage,
+}
+
+impl KommoMode {
+    /// The value of the `mode` query parameter.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Popup => "popup",
+            Self::PostMessage => "post_message",
+        }
+    }
+}
+
+/// An absolute endpoint URL that is `https://`, or `http://` on a loopback host (TOK-1),
+/// with no fragment and no userinfo. At most [`MAX_URL_LEN`] bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Endpoint(String<MAX_URL_LEN>);
+
+impl Endpoint {
+    /// Validates and copies an endpoint URL.
+    ///
+    /// ```
+    /// use latchkey_core::profile::Endpoint;
+    /// assert!(Endpoint::parse("https://api.example.com/oauth/token").is_ok());
+    /// assert!(Endpoint::parse("http://127.0.0.1:8080/token").is_ok());
+    /// assert!(Endpoint::parse("http://api.example.com/token").is_err());
+    /// ```
+    pub fn parse(url: &str) -> Result<Self, Error> {
+        let rest = if let Some(rest) = url.strip_prefix("https://") {
+            rest
+        } else if let Some(rest) = url.strip_prefix("http://") {
+            if !is_loopback_authority(authority(rest)) {
+                return Err(CheckFailed::InsecureUrl.into());
+            }
+            rest
+        } else {
+            return Err(CheckFailed::InsecureUrl.into());
+        };
+        let auth = authority(rest);
+        if auth.is_empty()
+            || auth.contains('@')
+            || url.contains('#')
+            || url.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'\\')
+        {
+            return Err(ApiMisuse::BadConfig("endpoint URL").into());
+        }
+        let mut s = String::new();
+        s.push_str(url).map_err(|_| Error::CapacityExceeded {
+            what: Capacity::Url,
+            limit: MAX_URL_LEN,
+        })?;
+        Ok(Self(s))
+    }
+
+    /// The URL.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL without a trailing `/`, for appending paths.
+    pub(crate) fn base(&self) -> &str {
+        self.0.strip_suffix('/').unwrap_or(&self.0)
+    }
+}
+
+impl core::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("Endpoint").field(&self.as_str()).finish()
+    }
+}
+
+/// The authority part (`host[:port]`) of the text after `scheme://`.
+fn authority(rest: &str) -> &str {
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    &rest[..end]
+}
+
+/// `127.0.0.1`, `[::1]` or `localhost`, with an optional port (RFC 8252 §7.3, §8.3).
+pub(crate) fn is_loopback_authority(auth: &str) -> bool {
+    let host = if let Some(v6) = auth.strip_prefix('[') {
+        match v6.find(']') {
+            Some(end) => &v6[..end],
+            None => return false,
+        }
+    } else {
+        auth.split(':').next().unwrap_or("")
+    };
+    let port_ok = match auth.rsplit_once(':') {
+        Some((h, port)) if !h.ends_with(':') && (!auth.starts_with('[') || h.ends_with(']')) => {
+            !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
+        }
+        _ => true,
+    };
+    port_ok && (host == "127.0.0.1" || host == "::1" || host.eq_ignore_ascii_case("localhost"))
+}
+
+/// Plain RFC 6749 endpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rfc6749 {
+    /// The authorization endpoint.
+    pub authorization: Endpoint,
+    /// The token endpoint.
+    pub token: Endpoint,
+    /// The RFC 7009 revocation endpoint, if the server has one.
+    pub revocation: Option<Endpoint>,
+    /// The RFC 8628 device authorization endpoint, if the server has one.
+    pub device_authorization: Option<Endpoint>,
+    /// The issuer identifier expected in callbacks' `iss` (RFC 9207), if the server sends it.
+    pub issuer: Option<Endpoint>,
+    /// How a confidential client authenticates.
+    pub client_auth: ClientAuth,
+}
+
+/// The CRM "Client OAuth" hosts (protocol.md §2): both are configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Crm {
+    /// The client portal, where the user logs in (`{portal}/login`).
+    pub portal: Endpoint,
+    /// The API host, with the token endpoints (`{api}/oauth/token`, …).
+    pub api: Endpoint,
+}
+
+/// The Kommo dialect (protocol.md §3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kommo {
+    /// The consent page (default `https://www.kommo.com/oauth`).
+    pub consent: Endpoint,
+    /// Allowed `referer` host suffixes, lowercase, each starting with `.` (REF-2).
+    pub referer_allowlist: Vec<String<MAX_HOST_LEN>, MAX_ALLOWLIST>,
+    /// How the consent window reports back.
+    pub mode: KommoMode,
+}
+
+/// Everything dialect-specific: endpoints, body encoding, client authentication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Profile {
+    /// Plain RFC 6749.
+    Rfc6749(Rfc6749),
+    /// The CRM "Client OAuth" API.
+    Crm(Crm),
+    /// Kommo.
+    Kommo(Kommo),
+}
+
+/// Kommo's consent page.
+pub const KOMMO_CONSENT_URL: &str = "https://www.kommo.com/oauth";
+/// The default Kommo `referer` allowlist suffix.
+pub const KOMMO_DEFAULT_SUFFIX: &str = ".kommo.com";
+
+impl Profile {
+    /// A plain RFC 6749 profile with these endpoints (`client_secret_basic` by default).
+    pub fn rfc6749(authorization_endpoint: &str, token_endpoint: &str) -> Result<Self, Error> {
+        Ok(Self::Rfc6749(Rfc6749 {
+            authorization: Endpoint::parse(authorization_endpoint)?,
+            token: Endpoint::parse(token_endpoint)?,
+            revocation: None,
+            device_authorization: None,
+            issuer: None,
+            client_auth: ClientAuth::Basic,
+        }))
+    }
+
+    /// A CRM profile for this client portal and API host.
+    pub fn crm(portal: &str, api: &str) -> Result<Self, Error> {
+        Ok(Self::Crm(Crm {
+            portal: Endpoint::parse(portal)?,
+            api: Endpoint::parse(api)?,
+        }))
+    }
+
+    /// A Kommo profile with the default consent page, `popup` mode and the default
+    /// allowlist (`.kommo.com`).
+    pub fn kommo() -> Self {
+        let mut referer_allowlist = Vec::new();
+        let mut suffix = String::new();
+        // Both fit by construction: a 10-byte suffix in an empty list.
+        let _ = suffix.push_str(KOMMO_DEFAULT_SUFFIX);
+        let _ = referer_allowlist.push(suffix);
+        Self::Kommo(Kommo {
+            consent: Endpoint(String::try_from(KOMMO_CONSENT_URL).unwrap_or_default()),
+            referer_allowlist,
+            mode: KommoMode::Popup,
+        })
+    }
+
+    /// RFC 6749 only: adds the RFC 7009 revocation endpoint.
+    pub fn with_revocation(mut self, url: &str) -> Result<Self, Error> {
+        self.rfc_mut("revocation")?.revocation = Some(Endpoint::parse(url)?);
+        Ok(self)
+    }
+
+    /// RFC 6749 only: adds the RFC 8628 device authorization endpoint.
+    pub fn with_device_authorization(mut self, url: &str) -> Result<Self, Error> {
+        self.rfc_mut("device authorization")?.device_authorization = Some(Endpoint::parse(url)?);
+        Ok(self)
+    }
+
+    /// RFC 6749 only: expect this issuer in every callback's `iss` (RFC 9207, CB-3).
+    pub fn with_issuer(mut self, issuer: &str) -> Result<Self, Error> {
+        self.rfc_mut("issuer")?.issuer = Some(Endpoint::parse(issuer)?);
+        Ok(self)
+    }
+
+    /// RFC 6749 only: how a confidential client authenticates.
+    pub fn with_client_auth(mut self, auth: ClientAuth) -> Result<Self, Error> {
+        self.rfc_mut("client authentication")?.client_auth = auth;
+        Ok(self)
+    }
+
+    /// Kommo only: also allow `referer` hosts ending with `suffix` (e.g. `.amocrm.ru`).
+    /// The suffix must start with `.` so it matches on a label boundary (REF-2).
+    pub fn with_referer_suffix(mut self, suffix: &str) -> Result<Self, Error> {
+        let Self::Kommo(k) = &mut self else {
+            return Err(ApiMisuse::BadConfig("referer suffix (Kommo only)").into());
+        };
+        let Some(host) = suffix.strip_prefix('.') else {
+            return Err(ApiMisuse::BadConfig("referer suffix must start with '.'").into());
+        };
+        if crate::callback::validate_host(host).is_err() {
+            return Err(ApiMisuse::BadConfig("referer suffix").into());
+        }
+        let mut s = String::new();
+        for c in suffix.chars() {
+            s.push(c.to_ascii_lowercase()).map_err(|_| Error::CapacityExceeded {
+                what: Capacity::Config,
+                limit: MAX_HOST_LEN,
+            })?;
+        }
+        k.referer_allowlist
+            .push(s)
+            .map_err(|_| Error::CapacityExceeded {
+                what: Capacity::Allowlist,
+                limit: MAX_ALLOWLIST,
+            })?;
+        Ok(self)
+    }
+
+    /// Kommo only: the consent window mode.
+    pub fn with_kommo_mode(mut self, mode: KommoMode) -> Result<Self, Error> {
+        let Self::Kommo(k) = &mut self else {
+            return Err(ApiMisuse::BadConfig("mode (Kommo only)").into());
+        };
+        k.mode = mode;
+        Ok(self)
+    }
+
+    /// Kommo only: use another consent page URL (tests, regional hosts).
+    pub fn with_consent_url(mut self, url: &str) -> Result<Self, Error> {
+        let Self::Kommo(k) = &mut self else {
+            return Err(ApiMisuse::BadConfig("consent URL (Kommo only)").into());
+        };
+        k.consent = Endpoint::parse(url)?;
+        Ok(self)
+    }
+
+    fn rfc_mut(&mut self, what: &'static str) -> Result<&mut Rfc6749, Error> {
+        match self {
+            Self::Rfc6749(r) => Ok(r),
+            _ => Err(ApiMisuse::BadConfig(what).into()),
+        }
+    }
+
+    /// The dialect.
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Self::Rfc6749(_) => Dialect::Rfc6749,
+            Self::Crm(_) => Dialect::Crm,
+            Self::Kommo(_) => Dialect::Kommo,
+        }
+    }
+
+    /// How request bodies are encoded: form for RFC 6749, JSON for CRM and Kommo.
+    pub fn body_encoding(&self) -> BodyEncoding {
+        match self {
+            Self::Rfc6749(_) => BodyEncoding::Form,
+            Self::Crm(_) | Self::Kommo(_) => BodyEncoding::Json,
+        }
+    }
+
+    /// How a client with a secret authenticates: configured for RFC 6749, Basic for the CRM
+    /// (protocol.md §2.1), in the JSON body for Kommo (§3.2).
+    pub fn client_auth(&self) -> ClientAuth {
+        match self {
+            Self::Rfc6749(r) => r.client_auth,
+            Self::Crm(_) => ClientAuth::Basic,
+            Self::Kommo(_) => ClientAuth::Post,
+        }
+    }
+
+    /// The issuer every callback's `iss` must equal, if one is expected.
+    pub fn issuer(&self) -> Option<&str> {
+        match self {
+            Self::Rfc6749(r) => r.issuer.as_ref().map(Endpoint::as_str),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s_tok_1_endpoints_are_https_or_loopback() {
+        for ok in [
+            "https://api.example.com/oauth/token",
+            "http://127.0.0.1/x",
+            "http://127.0.0.1:8080/x",
+            "http://[::1]:99/x",
+            "http://localhost:1/x",
+        ] {
+            assert!(Endpoint::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://api.example.com/token",
+            "http://127.0.0.1.evil.com/x",
+            "http://localhost.evil.com/x",
+            "http://127.0.0.1@evil.com/x",
+            "ftp://x/",
+            "https://user:pw@api.example.com/",
+            "https:///token",
+            "https://a.example/x#frag",
+            "https://a.example/x y",
+        ] {
+            assert!(Endpoint::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn profiles_pick_encoding_and_auth() {
+        let crm = Profile::crm("https://portal.example", "https://api.example").unwrap();
+        assert_eq!(crm.body_encoding(), BodyEncoding::Json);
+        assert_eq!(crm.client_auth(), ClientAuth::Basic);
+        let k = Profile::kommo();
+        assert_eq!(k.client_auth(), ClientAuth::Post);
+        let r = Profile::rfc6749("https://as.example/a", "https://as.example/t")
+            .unwrap()
+            .with_issuer("https://as.example")
+            .unwrap();
+        assert_eq!(r.body_encoding(), BodyEncoding::Form);
+        assert_eq!(r.issuer(), Some("https://as.example"));
+    }
+
+    #[test]
+    fn referer_suffix_must_start_with_a_dot() {
+        assert!(Profile::kommo().with_referer_suffix("amocrm.ru").is_err());
+        assert!(Profile::kommo().with_referer_suffix(".amocrm.ru").is_ok());
+        assert!(Profile::kommo().with_referer_suffix(".bad..ru").is_err());
+    }
+}

@@ -1,0 +1,1752 @@
+//! The session: one sign-in, from the first URL to logout, as a sans-IO state machine.
+//!
+//! See [`Session`] for the calling protocol.
+
+use core::fmt;
+
+use heapless::String;
+
+use crate::authorize::AuthorizationRequest;
+use crate::callback::{AuthorizationCode, KommoAccount, parse_callback, validate_referer};
+use crate::client::Client;
+use crate::error::{ApiMisuse, Capacity, CheckFailed, Error, ErrorKind, ServerError};
+use crate::http::{Request, Response};
+use crate::message::{TargetOrigin, parse_code_reply, write_code_request};
+use crate::pkce::CodeVerifier;
+use crate::profile::Profile;
+use crate::snapshot::{self, Snapshot};
+use crate::state::PendingAuthorization;
+#[cfg(feature = "password-grant")]
+use crate::token::{MfaToken, MfaType};
+use crate::token::{
+    self, AccessToken, DEFAULT_DEVICE_INTERVAL, DeviceCode, RefreshToken, RevocationReply,
+    TokenReply, TokenRequest, TokenResponse,
+};
+#[cfg(feature = "password-grant")]
+use crate::MAX_PARAM_LEN;
+use crate::{MAX_SCOPE_LEN, MAX_URL_LEN, UnixTime};
+
+/// Default seconds before expiry at which a refresh becomes due (LIFE-1).
+pub const DEFAULT_REFRESH_SKEW: u64 = 60;
+/// Lifetime assumed when a token response has no `expires_in` (LIFE-1): one hour, the most
+/// common server default, so a token without a stated lifetime is refreshed after that.
+pub const DEFAULT_EXPIRES_IN: u64 = 3600;
+/// Default capacity of the session's access token (bytes): holds 2–3 KB JWTs.
+pub const DEFAULT_ACCESS_CAP: usize = 4096;
+/// Default capacity of the session's refresh token (bytes).
+pub const DEFAULT_REFRESH_CAP: usize = 2048;
+/// Longest authorization code the session keeps between callback and token request.
+pub const MAX_CODE_LEN: usize = 1024;
+/// Longest device `user_code` the session keeps.
+pub const MAX_USER_CODE_LEN: usize = 64;
+/// How many times a revocation answered with `503` is retried before logout reports it
+/// (TOK-9).
+pub const MAX_REVOKE_ATTEMPTS: u8 = 3;
+/// Device polling backs off to at most this interval on transport failures (DEV-3).
+pub const MAX_DEVICE_INTERVAL: u64 = 300;
+
+/// The session's configuration: profile, client and lifecycle settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The dialect, endpoints and client authentication.
+    pub profile: Profile,
+    /// The client registration.
+    pub client: Client,
+    /// A refresh is due this many seconds before the access token expires.
+    pub refresh_skew: u64,
+    /// The lifetime assumed when the server sends no `expires_in`.
+    pub default_expires_in: u64,
+    /// The exact origin of the parent page for the CRM iframe flow (PM-1).
+    pub parent_origin: Option<TargetOrigin>,
+}
+
+impl Config {
+    /// A configuration with the default skew and default lifetime.
+    pub fn new(profile: Profile, client: Client) -> Self {
+        Self {
+            profile,
+            client,
+            refresh_skew: DEFAULT_REFRESH_SKEW,
+            default_expires_in: DEFAULT_EXPIRES_IN,
+            parent_origin: None,
+        }
+    }
+
+    /// Sets the refresh skew in seconds.
+    pub fn with_refresh_skew(mut self, seconds: u64) -> Self {
+        self.refresh_skew = seconds;
+        self
+    }
+
+    /// Sets the lifetime assumed when the server sends no `expires_in`.
+    pub fn with_default_expires_in(mut self, seconds: u64) -> Self {
+        self.default_expires_in = seconds;
+        self
+    }
+
+    /// Sets the parent page's exact origin, for [`Session::start_iframe_authorization`].
+    pub fn with_parent_origin(mut self, origin: &str) -> Result<Self, Error> {
+        self.parent_origin = Some(TargetOrigin::parse(origin)?);
+        Ok(self)
+    }
+}
+
+/// What the caller must do next, from [`Session::poll_action`]. Borrowed bytes live in the
+/// buffer passed to `poll_action`.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "an action does nothing until the adapter carries it out"]
+pub enum Action<'b> {
+    /// Open this URL in the user's browser (system browser, never an embedded web view).
+    OpenUrl(&'b str),
+    /// Post this JSON message to the parent window, with exactly this target origin.
+    PostMessage {
+        /// The exact target origin (never `"*"`, PM-1).
+        target_origin: &'b str,
+        /// The message, a JSON object (`GET_CLIENT_OAUTH_CODE`).
+        json: &'b str,
+    },
+    /// Send this HTTP request without following redirects, then call
+    /// [`Session::handle_response`] (or [`Session::handle_timeout`] if no answer came).
+    Send(Request<'b>),
+    /// Store this snapshot durably (replacing the previous one) before doing anything else.
+    Persist(&'b [u8]),
+    /// Delete the stored snapshot: every local token is gone (LIFE-5).
+    Erase,
+    /// Show the user this code and where to enter it (RFC 8628). Never open the URI
+    /// automatically (DEV-2).
+    ShowUserCode {
+        /// The code, exactly as the server gave it.
+        user_code: &'b str,
+        /// Where to enter it.
+        verification_uri: &'b str,
+        /// A URI with the code in it, for a QR code, if the server sent one.
+        verification_uri_complete: Option<&'b str>,
+    },
+    /// Nothing to do until this time (a refresh becomes due, a device poll, a retry); then
+    /// poll again.
+    WaitUntil(UnixTime),
+    /// A step ended; see [`Outcome`].
+    Done(Outcome<'b>),
+    /// Nothing to do until the next input (a callback, a reply, a response, a call).
+    Idle,
+}
+
+/// The end of a step, reported by [`Action::Done`].
+#[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome<'b> {
+    /// Signed in: an access token is available.
+    Authorized,
+    /// The tokens were refreshed (the new snapshot was handed out first, LIFE-2).
+    Refreshed,
+    /// The CRM server wants a second factor: call [`Session::submit_otp`], or set one up.
+    MfaRequired,
+    /// The TOTP secret for enrolling an authenticator (show it as an `otpauth://` QR code).
+    /// A secret: show it once, never log it.
+    MfaSecret(&'b str),
+    /// The server accepted an MFA or password-reset step (email OTP sent, MFA bound,
+    /// deactivation requested, reset mail sent).
+    Accepted,
+    /// An MFA step was refused (e.g. "Invalid or expired OTP code"); the session still
+    /// waits for a second factor, so the user can try again.
+    MfaRejected(Error),
+    /// Logged out: every local token is already forgotten (LIFE-5). `revocation` says
+    /// whether the server confirmed revoking the refresh token; an error means it may still
+    /// be live until it expires (TOK-9). `Ok` too when there was nothing to revoke.
+    LoggedOut {
+        /// The revocation's result.
+        revocation: Result<(), Error>,
+    },
+    /// The session ended without logout: sign in again. Every local token is forgotten
+    /// (an [`Action::Erase`] came first).
+    SignInRequired(EndReason),
+}
+
+/// Why a session ended by itself ([`Outcome::SignInRequired`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndReason {
+    /// The server refused the refresh token (`invalid_grant`: revoked, expired, or reused
+    /// after rotation; LIFE-3). Not retried.
+    RefreshRejected(ServerError),
+    /// The access token expired and there is no refresh token.
+    Expired,
+    /// A refresh got no answer twice; the token may have been rotated, so it is not sent
+    /// again (LIFE-9).
+    RefreshOutcomeUnknown,
+}
+
+/// Where a session is, for display and for adapters' decisions. Named for what it waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Phase {
+    /// Nothing started.
+    Idle,
+    /// Waiting for the redirect callback.
+    ExpectCallback,
+    /// Waiting for the parent's postMessage reply.
+    ExpectMessage,
+    /// A token (or MFA) request is to be sent or in flight.
+    ExpectTokenResponse,
+    /// Signed in.
+    Authorized,
+    /// A refresh is to be sent or in flight.
+    Refreshing,
+    /// The CRM server wants a second factor.
+    MfaRequired,
+    /// Waiting for the user to approve the device.
+    ExpectDeviceApproval,
+    /// Revocation in progress.
+    Revoking,
+    /// Logged out or ended; start again.
+    LoggedOut,
+    /// Failed: the session is poisoned.
+    Failed,
+}
+
+type Code = String<MAX_CODE_LEN>;
+
+/// The tokens of a signed-in session.
+struct Tokens<const A: usize, const R: usize> {
+    access: AccessToken<A>,
+    refresh: Option<RefreshToken<R>>,
+    /// Saturating: `u64::MAX` means "never" (LIFE-8).
+    expires_at: UnixTime,
+    scope: String<MAX_SCOPE_LEN>,
+    account: Option<KommoAccount>,
+}
+
+/// What a token request in flight was for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Exchange,
+    #[cfg(feature = "password-grant")]
+    Password,
+    ClientCredentials,
+}
+
+/// An MFA step queued by the caller, sent by the next poll.
+#[cfg(feature = "password-grant")]
+enum MfaOp {
+    Verify(Secret),
+    Secret,
+    EmailSend,
+    Bind(MfaType, Secret),
+    Deactivate,
+}
+
+/// An MFA step in flight.
+#[cfg(feature = "password-grant")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MfaSent {
+    Verify(UnixTime),
+    Secret,
+    Ack,
+}
+
+/// One state per thing the session waits for; each holds only its own data.
+#[allow(clippy::large_enum_variant)] // reason: no heap in the core; the session is one fixed-size value
+enum State<const A: usize, const R: usize> {
+    Idle,
+    /// The authorization URL (or message) is to be emitted.
+    Authorize {
+        pending: PendingAuthorization,
+        iframe: bool,
+    },
+    ExpectCallback {
+        pending: PendingAuthorization,
+    },
+    ExpectMessage {
+        pending: PendingAuthorization,
+    },
+    /// The code exchange is to be sent.
+    Exchange {
+        verifier: CodeVerifier,
+        code: Code,
+        account: Option<KommoAccount>,
+    },
+    /// A request answered by a token response is in flight.
+    ExpectTokenResponse {
+        purpose: Purpose,
+        sent_at: UnixTime,
+        account: Option<KommoAccount>,
+    },
+    Authorized {
+        tokens: Tokens<A, R>,
+    },
+    /// A refresh is to be sent (`sent_at == None`) or is in flight. `held` keeps the token
+    /// while in flight, for the one retry allowed after an unknown outcome (LIFE-9) and for
+    /// servers that do not rotate; it is never handed out.
+    Refreshing {
+        tokens: Tokens<A, R>,
+        refresh: Option<RefreshToken<R>>,
+        held: Option<RefreshToken<R>>,
+        sent_at: Option<UnixTime>,
+        retried: bool,
+    },
+    #[cfg(feature = "password-grant")]
+    Password {
+        username: String<MAX_PARAM_LEN>,
+        password: Secret,
+    },
+    #[cfg(feature = "password-grant")]
+    MfaRequired {
+        mfa: MfaToken,
+        queued: Option<MfaOp>,
+        in_flight: Option<MfaSent>,
+        secret: Option<Secret>,
+    },
+    #[cfg(feature = "password-grant")]
+    Forget {
+        username: String<MAX_PARAM_LEN>,
+        sent: bool,
+    },
+    ClientCredentials,
+    /// The device authorization request is to be sent or is in flight.
+    DeviceStart {
+        sent: bool,
+    },
+    ExpectDeviceApproval(Device),
+    Revoking {
+        refresh: RefreshToken<R>,
+        account: Option<KommoAccount>,
+        attempts: u8,
+        retry_at: UnixTime,
+        in_flight: bool,
+    },
+    LoggedOut,
+    Failed(Error),
+}
+
+/// A device authorization in progress (RFC 8628).
+struct Device {
+    code: DeviceCode,
+    user_code: String<MAX_USER_CODE_LEN>,
+    verification_uri: String<MAX_URL_LEN>,
+    verification_uri_complete: Option<String<MAX_URL_LEN>>,
+    interval: u64,
+    expires_at: UnixTime,
+    next_poll: UnixTime,
+    shown: bool,
+    in_flight: Option<UnixTime>,
+}
+
+/// A password, OTP or MFA secret held between the call that supplies it and the request
+/// (or outcome) that uses it; wiped on drop under `zeroize`.
+#[cfg(feature = "password-grant")]
+struct Secret(String<MAX_PARAM_LEN>);
+
+#[cfg(all(feature = "password-grant", feature = "zeroize"))]
+impl Drop for Secret {
+    fn drop(&mut self) {
+        crate::wipe(&mut self.0);
+    }
+}
+
+/// Things to tell the caller before anything else, in this order: erase, persist, done.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Announce {
+    erase: bool,
+    persist: bool,
+    done: Option<Done>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Done {
+    Authorized,
+    Refreshed,
+    #[cfg(feature = "password-grant")]
+    MfaRequired,
+    #[cfg(feature = "password-grant")]
+    MfaSecret,
+    #[cfg(feature = "password-grant")]
+    MfaRejected(Error),
+    #[cfg(feature = "password-grant")]
+    Accepted,
+    LoggedOut(Result<(), Error>),
+    SignInRequired(EndReason),
+}
+
+/// One sign-in, from the first URL to logout: a sans-IO state machine.
+///
+/// The session never reads a clock, draws randomness or does I/O. The caller passes the time
+/// (`now`, Unix seconds; it may stand still or jump, and a clock going backwards never
+/// extends a token's life, LIFE-1) and entropy in, and carries out the [`Action`]s it gets
+/// back. `A` and `R` are the capacities of the access and refresh token in bytes.
+///
+/// # Calling protocol
+/// 1. Make a session: [`Session::new`], or [`Session::restore`] from a stored snapshot.
+/// 2. Start a flow: [`start_authorization`](Session::start_authorization) (redirect),
+///    [`start_iframe_authorization`](Session::start_iframe_authorization) (CRM postMessage),
+///    `start_password_login` (CRM, `password-grant` feature),
+///    [`start_device_authorization`](Session::start_device_authorization) (RFC 8628),
+///    [`start_client_credentials`](Session::start_client_credentials).
+/// 3. Loop on [`poll_action`](Session::poll_action) and carry out each action:
+///    - [`Action::OpenUrl`] / [`Action::PostMessage`] / [`Action::ShowUserCode`]: show it;
+///    - [`Action::Send`]: send it (no redirects), then hand the answer to
+///      [`handle_response`](Session::handle_response), or call
+///      [`handle_timeout`](Session::handle_timeout) if none came;
+///    - [`Action::Persist`] / [`Action::Erase`]: store or delete the snapshot *before*
+///      polling again (the crash-safety contract below);
+///    - [`Action::WaitUntil`]: sleep until then (or until an input arrives), poll again;
+///    - [`Action::Done`]: a step ended; [`Action::Idle`]: wait for the next input.
+/// 4. Feed inputs as they arrive: [`handle_callback`](Session::handle_callback) with the
+///    redirect's query, [`handle_message`](Session::handle_message) with the parent's reply.
+///    Both check state, issuer and Kommo referer in the core.
+/// 5. Use [`access_token`](Session::access_token) while signed in; it fails with
+///    [`Error::RefreshDue`] once the token is due, and `poll_action` then sends the refresh.
+/// 6. [`logout`](Session::logout) revokes the refresh token and forgets every token.
+///
+/// Any error returned by a `handle_*` or `poll_action` call poisons the session (further
+/// calls fail with [`ApiMisuse::Poisoned`]), except [`ApiMisuse`] errors for calls that
+/// are wrong in the current state, which leave it untouched. Server errors that end a
+/// session cleanly (an `invalid_grant` on refresh, LIFE-3) erase the tokens and report
+/// [`Outcome::SignInRequired`].
+///
+/// # Crash safety
+/// A rotated refresh token exists in exactly one place at a time. After a successful
+/// refresh the session holds only the new token, and the first action it returns is
+/// [`Action::Persist`] with a snapshot containing it; [`Outcome::Refreshed`] comes only
+/// after that. An adapter that persists atomically before polling again therefore always
+/// has on disk either the old token (crash before the response: the server has not rotated
+/// it, or the single retry of LIFE-9 finds out) or the new one.
+///
+/// # Example: a code flow driven by hand
+/// ```
+/// use latchkey_core::http::Response;
+/// use latchkey_core::session::{Action, Config, Outcome, Session};
+/// use latchkey_core::{Client, Profile};
+///
+/// let profile = Profile::crm("https://portal.example", "https://api.example")?;
+/// let client = Client::new("my-app", "https://app.example/cb")?
+///     .with_secret("s3cret")?
+///     .with_scope("user-portal:user:*")?;
+/// let mut s: Session = Session::new(Config::new(profile, client));
+/// let (mut buf, mut scratch) = ([0u8; 4096], [0u8; 4096]);
+/// let now = 1_700_000_000;
+///
+/// s.start_authorization(&[7u8; 48], now)?; // 48 bytes from a CSPRNG in real use
+/// let state = match s.poll_action(now, &mut buf)? {
+///     Action::OpenUrl(url) => {
+///         assert!(url.starts_with("https://portal.example/login?client_id=my-app"));
+///         let state = url.split("state=").nth(1).unwrap();
+///         String::from(&state[..state.find('&').unwrap_or(state.len())])
+///     }
+///     other => panic!("{other:?}"),
+/// };
+/// assert_eq!(s.poll_action(now, &mut buf)?, Action::Idle);
+///
+/// // The browser comes back to the redirect URI:
+/// let query = format!("code=abc123&state={state}");
+/// s.handle_callback(query.as_bytes(), now, &mut scratch)?;
+/// match s.poll_action(now, &mut buf)? {
+///     Action::Send(req) => {
+///         assert_eq!(req.url, "https://api.example/oauth/token");
+///         assert!(req.body.starts_with(br#"{"grant_type":"authorization_code","code":"abc123""#));
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// let body = br#"{"access_token":"at\/1","token_type":"Bearer","expires_in":3600,"refresh_token":"rt1"}"#;
+/// s.handle_response(Response::new(200, body), now, &mut scratch)?;
+/// assert!(matches!(s.poll_action(now, &mut buf)?, Action::Persist(_)));
+/// assert_eq!(s.poll_action(now, &mut buf)?, Action::Done(Outcome::Authorized));
+/// assert_eq!(s.access_token(now)?.secret(), "at/1");
+/// assert_eq!(s.poll_action(now, &mut buf)?, Action::WaitUntil(now + 3600 - 60));
+/// # Ok::<(), latchkey_core::Error>(())
+/// ```
+pub struct Session<const A: usize = DEFAULT_ACCESS_CAP, const R: usize = DEFAULT_REFRESH_CAP> {
+    config: Config,
+    state: State<A, R>,
+    announce: Announce,
+    /// The latest time seen; time never goes backwards inside the session (LIFE-1).
+    clock: UnixTime,
+}
+
+impl<const A: usize, const R: usize> Session<A, R> {
+    /// A new, idle session.
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            state: State::Idle,
+            announce: Announce::default(),
+            clock: 0,
+        }
+    }
+
+    /// A signed-in session from a snapshot made by [`Session::save`] or handed out with
+    /// [`Action::Persist`].
+    ///
+    /// Truncated or corrupt bytes are [`InvalidMessage::BadSnapshot`], another format
+    /// version [`InvalidMessage::SnapshotVersion`], a snapshot made for another client or
+    /// dialect [`CheckFailed::ForeignSnapshot`] (LIFE-7); tokens larger than `A`/`R` are
+    /// [`Error::CapacityExceeded`]. A Kommo account host is checked against the profile's
+    /// allowlist again (REF-3).
+    ///
+    /// [`InvalidMessage::BadSnapshot`]: crate::InvalidMessage::BadSnapshot
+    /// [`InvalidMessage::SnapshotVersion`]: crate::InvalidMessage::SnapshotVersion
+    pub fn restore(config: Config, snapshot: &[u8]) -> Result<Self, Error> {
+        let snap = Snapshot::parse(snapshot, &config)?;
+        let account = match snap.account {
+            Some(host) => Some(validate_referer(host, &config.profile)?),
+            None => None,
+        };
+        let refresh = match snap.refresh {
+            Some(r) => Some(RefreshToken::new(r)?),
+            None => None,
+        };
+        let tokens = Tokens {
+            access: AccessToken::new(snap.access)?,
+            refresh,
+            expires_at: snap.expires_at,
+            scope: scope_string(snap.scope)?,
+            account,
+        };
+        let mut s = Self::new(config);
+        s.state = State::Authorized { tokens };
+        Ok(s)
+    }
+
+    /// Writes a snapshot of the signed-in state into `buf` (format: [`crate::snapshot`]);
+    /// returns its length. [`ApiMisuse::WrongState`] when not signed in.
+    pub fn save(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        let (tokens, refresh) = match &self.state {
+            State::Authorized { tokens } => (tokens, tokens.refresh.as_ref()),
+            // Not yet sent: the token on disk is still the one to use.
+            State::Refreshing {
+                tokens,
+                refresh: Some(refresh),
+                ..
+            } => (tokens, Some(refresh)),
+            _ => return Err(ApiMisuse::WrongState.into()),
+        };
+        snapshot::write(
+            &Snapshot {
+                access: tokens.access.secret(),
+                refresh: refresh.map(RefreshToken::secret),
+                expires_at: tokens.expires_at,
+                scope: &tokens.scope,
+                account: tokens.account.as_ref().map(KommoAccount::host),
+            },
+            &self.config,
+            buf,
+        )
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Where the session is.
+    pub fn phase(&self) -> Phase {
+        match &self.state {
+            State::Idle => Phase::Idle,
+            State::Authorize { iframe: false, .. } | State::ExpectCallback { .. } => {
+                Phase::ExpectCallback
+            }
+            State::Authorize { iframe: true, .. } | State::ExpectMessage { .. } => {
+                Phase::ExpectMessage
+            }
+            State::Exchange { .. }
+            | State::ExpectTokenResponse { .. }
+            | State::ClientCredentials => Phase::ExpectTokenResponse,
+            #[cfg(feature = "password-grant")]
+            State::Password { .. } | State::Forget { .. } => Phase::ExpectTokenResponse,
+            State::Authorized { .. } => Phase::Authorized,
+            State::Refreshing { .. } => Phase::Refreshing,
+            #[cfg(feature = "password-grant")]
+            State::MfaRequired { .. } => Phase::MfaRequired,
+            State::DeviceStart { .. } | State::ExpectDeviceApproval(_) => {
+                Phase::ExpectDeviceApproval
+            }
+            State::Revoking { .. } => Phase::Revoking,
+            State::LoggedOut => Phase::LoggedOut,
+            State::Failed(_) => Phase::Failed,
+        }
+    }
+
+    /// The error that poisoned the session, if it failed.
+    pub fn failure(&self) -> Option<Error> {
+        match self.state {
+            State::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The access token, while it is not due for refresh.
+    ///
+    /// [`Error::RefreshDue`] once `now ≥ expires_at − skew` (and while a refresh is under
+    /// way): poll the session, which sends the refresh. [`ApiMisuse::WrongState`] when not
+    /// signed in.
+    pub fn access_token(&self, now: UnixTime) -> Result<&AccessToken<A>, Error> {
+        let now = now.max(self.clock);
+        match &self.state {
+            State::Authorized { tokens } if now < self.due_at(tokens) => Ok(&tokens.access),
+            State::Authorized { .. } | State::Refreshing { .. } => Err(Error::RefreshDue),
+            other => Err(wrong_state(other)),
+        }
+    }
+
+    /// When the access token expires (`u64::MAX`: never stated), if signed in.
+    pub fn expires_at(&self) -> Option<UnixTime> {
+        self.tokens().map(|t| t.expires_at)
+    }
+
+    /// When a refresh becomes due, if signed in.
+    pub fn refresh_due_at(&self) -> Option<UnixTime> {
+        self.tokens().map(|t| self.due_at(t))
+    }
+
+    /// Whether the session can refresh (holds a refresh token).
+    pub fn has_refresh_token(&self) -> bool {
+        match &self.state {
+            State::Authorized { tokens } => tokens.refresh.is_some(),
+            State::Refreshing { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The granted scope (the requested one when the server did not say), if signed in.
+    pub fn scope(&self) -> Option<&str> {
+        self.tokens().map(|t| t.scope.as_str())
+    }
+
+    /// The Kommo account the tokens belong to, if any.
+    pub fn kommo_account(&self) -> Option<&KommoAccount> {
+        self.tokens().and_then(|t| t.account.as_ref())
+    }
+
+    fn tokens(&self) -> Option<&Tokens<A, R>> {
+        match &self.state {
+            State::Authorized { tokens } | State::Refreshing { tokens, .. } => Some(tokens),
+            _ => None,
+        }
+    }
+
+    // --- starting flows ---------------------------------------------------------------
+
+    /// Starts an authorization code + PKCE flow through a browser redirect; the next action
+    /// is [`Action::OpenUrl`].
+    ///
+    /// `entropy` is at least [`AUTHORIZATION_ENTROPY`](crate::state::AUTHORIZATION_ENTROPY)
+    /// (48) bytes from a CSPRNG, fresh for every request: 32 make the PKCE verifier, 16 the
+    /// state (PKCE-4, STATE-1). Valid when idle, logged out, or to replace a pending
+    /// authorization (which is discarded).
+    pub fn start_authorization(&mut self, entropy: &[u8], now: UnixTime) -> Result<(), Error> {
+        self.start_auth(entropy, now, false)
+    }
+
+    /// Starts the CRM iframe variant: the next action is [`Action::PostMessage`] to
+    /// [`Config::parent_origin`], and the parent's reply goes to
+    /// [`Session::handle_message`].
+    pub fn start_iframe_authorization(
+        &mut self,
+        entropy: &[u8],
+        now: UnixTime,
+    ) -> Result<(), Error> {
+        if self.config.parent_origin.is_none() {
+            return Err(ApiMisuse::BadConfig("parent_origin").into());
+        }
+        if !matches!(self.config.profile, Profile::Crm(_)) {
+            return Err(ApiMisuse::BadConfig("iframe flow (CRM only)").into());
+        }
+        self.start_auth(entropy, now, true)
+    }
+
+    fn start_auth(&mut self, entropy: &[u8], now: UnixTime, iframe: bool) -> Result<(), Error> {
+        self.tick(now);
+        self.ready_to_start(true)?;
+        let pending = PendingAuthorization::from_entropy(entropy)?;
+        self.state = State::Authorize { pending, iframe };
+        Ok(())
+    }
+
+    /// Starts the RFC 8628 device authorization grant (RFC 6749 profiles with a device
+    /// authorization endpoint); the device client is public (DEV-3). The actions are the
+    /// device request, then [`Action::ShowUserCode`], then polls at the server's interval.
+    pub fn start_device_authorization(&mut self, now: UnixTime) -> Result<(), Error> {
+        self.tick(now);
+        self.ready_to_start(false)?;
+        match &self.config.profile {
+            Profile::Rfc6749(r) if r.device_authorization.is_some() => {}
+            _ => return Err(ApiMisuse::NoEndpoint("device authorization").into()),
+        }
+        self.state = State::DeviceStart { sent: false };
+        Ok(())
+    }
+
+    /// Starts the client credentials grant (RFC 6749 profiles, confidential clients).
+    pub fn start_client_credentials(&mut self, now: UnixTime) -> Result<(), Error> {
+        self.tick(now);
+        self.ready_to_start(false)?;
+        if !matches!(self.config.profile, Profile::Rfc6749(_)) {
+            return Err(ApiMisuse::NoEndpoint("client credentials").into());
+        }
+        if self.config.client.secret().is_none() {
+            return Err(ApiMisuse::NoClientSecret.into());
+        }
+        self.state = State::ClientCredentials;
+        Ok(())
+    }
+
+    /// Starts the CRM resource owner password grant (`password-grant` feature).
+    ///
+    /// Discouraged by RFC 9700 §2.4: it hands the user's password to the client. It exists
+    /// for the CRM profile's confidential clients only (CRM-3). The password is kept only
+    /// until the request is written. The answer is tokens, or [`Outcome::MfaRequired`].
+    #[cfg(feature = "password-grant")]
+    pub fn start_password_login(
+        &mut self,
+        username: &str,
+        password: &str,
+        now: UnixTime,
+    ) -> Result<(), Error> {
+        self.tick(now);
+        self.ready_to_start(false)?;
+        self.crm_confidential("password grant (CRM only)")?;
+        self.state = State::Password {
+            username: param(username, "username")?,
+            password: Secret(param(password, "password")?),
+        };
+        Ok(())
+    }
+
+    /// Queues the OTP (authenticator or email) for the pending MFA step (CRM). Tokens
+    /// follow, or [`Outcome::MfaRejected`] if the server refuses the code.
+    #[cfg(feature = "password-grant")]
+    pub fn submit_otp(&mut self, otp: &str, now: UnixTime) -> Result<(), Error> {
+        let otp = Secret(param(otp, "otp_code")?);
+        self.queue_mfa(MfaOp::Verify(otp), now)
+    }
+
+    /// Asks for the TOTP secret to enrol an authenticator: [`Outcome::MfaSecret`].
+    #[cfg(feature = "password-grant")]
+    pub fn request_mfa_secret(&mut self, now: UnixTime) -> Result<(), Error> {
+        self.queue_mfa(MfaOp::Secret, now)
+    }
+
+    /// Asks the CRM to email an OTP: [`Outcome::Accepted`].
+    #[cfg(feature = "password-grant")]
+    pub fn send_email_otp(&mut self, now: UnixTime) -> Result<(), Error> {
+        self.queue_mfa(MfaOp::EmailSend, now)
+    }
+
+    /// Binds and enables a second factor with a first OTP: [`Outcome::Accepted`]. Then
+    /// verify with [`Session::submit_otp`] to get tokens.
+    #[cfg(feature = "password-grant")]
+    pub fn bind_mfa(&mut self, kind: MfaType, otp: &str, now: UnixTime) -> Result<(), Error> {
+        let otp = Secret(param(otp, "otp_code")?);
+        self.queue_mfa(MfaOp::Bind(kind, otp), now)
+    }
+
+    /// Asks the CRM to deactivate MFA: [`Outcome::Accepted`].
+    #[cfg(feature = "password-grant")]
+    pub fn deactivate_mfa(&mut self, now: UnixTime) -> Result<(), Error> {
+        self.queue_mfa(MfaOp::Deactivate, now)
+    }
+
+    /// Starts a CRM password reset: [`Outcome::Accepted`] when the server took it
+    /// (`rate_limit_exceeded` fails the step with a server error).
+    #[cfg(feature = "password-grant")]
+    pub fn forgot_password(&mut self, username: &str, now: UnixTime) -> Result<(), Error> {
+        self.tick(now);
+        self.ready_to_start(false)?;
+        self.crm_confidential("forgot password (CRM only)")?;
+        self.state = State::Forget {
+            username: param(username, "username")?,
+            sent: false,
+        };
+        Ok(())
+    }
+
+    #[cfg(feature = "password-grant")]
+    fn crm_confidential(&self, what: &'static str) -> Result<(), Error> {
+        if !matches!(self.config.profile, Profile::Crm(_)) {
+            return Err(ApiMisuse::NoEndpoint(what).into());
+        }
+        if self.config.client.secret().is_none() {
+            return Err(ApiMisuse::NoClientSecret.into());
+        }
+        Ok(())
+    }
+
+    #[cfg(feature = "password-grant")]
+    fn queue_mfa(&mut self, op: MfaOp, now: UnixTime) -> Result<(), Error> {
+        self.tick(now);
+        match &mut self.state {
+            State::MfaRequired {
+                queued: queued @ None,
+                in_flight: None,
+                ..
+            } => {
+                *queued = Some(op);
+                Ok(())
+            }
+            other => Err(wrong_state(other)),
+        }
+    }
+
+    /// Forces a refresh now (e.g. the API rejected the access token). Without a refresh
+    /// token the session ends with [`Outcome::SignInRequired`].
+    pub fn refresh(&mut self, now: UnixTime) -> Result<(), Error> {
+        self.tick(now);
+        match core::mem::replace(&mut self.state, State::Idle) {
+            State::Authorized { tokens } => {
+                self.state = State::Authorized { tokens };
+                self.begin_refresh();
+                Ok(())
+            }
+            other => {
+                let err = wrong_state(&other);
+                self.state = other;
+                Err(err)
+            }
+        }
+    }
+
+    /// Logs out: every local token is forgotten at once, then the refresh token is revoked
+    /// where the profile can (LIFE-5). The actions are [`Action::Erase`], the revocation
+    /// [`Action::Send`] (retried after `Retry-After` on `503`, TOK-9), then
+    /// [`Outcome::LoggedOut`] with the revocation's result. Valid in every state but a
+    /// poisoned one.
+    pub fn logout(&mut self, now: UnixTime) -> Result<(), Error> {
+        self.tick(now);
+        let (refresh, account) = match core::mem::replace(&mut self.state, State::LoggedOut) {
+            State::Authorized { tokens } => (tokens.refresh, tokens.account),
+            State::Refreshing {
+                tokens,
+                refresh,
+                held,
+                ..
+            } => (refresh.or(held), tokens.account),
+            State::Revoking {
+                refresh, account, ..
+            } => (Some(refresh), account),
+            State::Failed(e) => {
+                self.state = State::Failed(e);
+                return Err(ApiMisuse::Poisoned.into());
+            }
+            _ => (None, None),
+        };
+        self.announce = Announce {
+            erase: true,
+            ..Announce::default()
+        };
+        let revocable = match &self.config.profile {
+            Profile::Rfc6749(r) => r.revocation.is_some(),
+            Profile::Crm(_) => true,
+            Profile::Kommo(_) => false,
+        };
+        match refresh {
+            Some(refresh) if revocable => {
+                self.state = State::Revoking {
+                    refresh,
+                    account,
+                    attempts: 0,
+                    retry_at: self.clock,
+                    in_flight: false,
+                };
+            }
+            _ => self.announce.done = Some(Done::LoggedOut(Ok(()))),
+        }
+        Ok(())
+    }
+
+    // --- inputs ---------------------------------------------------------------------------
+
+    /// Handles the redirect callback. `query` is the part after `?` (a full URL or a leading
+    /// `?` is accepted too); `scratch` holds the decoded parameters while they are checked
+    /// (`query.len()` bytes always suffice).
+    ///
+    /// State (constant time), issuer (RFC 9207) and, for Kommo, the `referer` allowlist are
+    /// checked here, before any token request exists (CB-3, REF-3). Whatever the result,
+    /// the pending request is discarded: a state is never checked twice (STATE-2, STATE-4);
+    /// a failure poisons the session. With no request pending the callback is rejected with
+    /// [`CheckFailed::NothingPending`] and the session is left as it was (STATE-5).
+    pub fn handle_callback(
+        &mut self,
+        query: &[u8],
+        now: UnixTime,
+        scratch: &mut [u8],
+    ) -> Result<(), Error> {
+        self.tick(now);
+        let pending = match core::mem::replace(&mut self.state, State::Idle) {
+            State::ExpectCallback { pending } => pending,
+            other => {
+                let err = not_pending(&other);
+                self.state = other;
+                return Err(err);
+            }
+        };
+        let (verifier, state) = pending.into_parts();
+        let next = parse_callback(query, scratch)
+            .and_then(|cb| cb.verify(&state, &self.config.profile))
+            .and_then(|v| {
+                let (code, account) = v.into_parts();
+                Ok(State::Exchange {
+                    verifier,
+                    code: copy_code(code)?,
+                    account,
+                })
+            });
+        self.transition(next)
+    }
+
+    /// Handles the parent window's reply in the CRM iframe flow.
+    ///
+    /// The adapter passes only replies whose `event.origin` equals
+    /// [`Config::parent_origin`] and whose `event.source` is the parent window (PM-2); the
+    /// core checks type, shape and any echoed state (PM-3, PM-4). Once a reply was
+    /// handled, later ones find nothing pending: [`CheckFailed::NothingPending`], session
+    /// unchanged.
+    pub fn handle_message(
+        &mut self,
+        json: &[u8],
+        now: UnixTime,
+        scratch: &mut [u8],
+    ) -> Result<(), Error> {
+        self.tick(now);
+        let pending = match core::mem::replace(&mut self.state, State::Idle) {
+            State::ExpectMessage { pending } => pending,
+            other => {
+                let err = not_pending(&other);
+                self.state = other;
+                return Err(err);
+            }
+        };
+        let (verifier, state) = pending.into_parts();
+        let next = parse_code_reply(json, scratch).and_then(|reply| {
+            reply.verify_state(&state)?;
+            Ok(State::Exchange {
+                verifier,
+                code: copy_code(reply.code)?,
+                account: None,
+            })
+        });
+        self.transition(next)
+    }
+
+    /// Handles the answer to the last [`Action::Send`]. `scratch` receives decoded strings
+    /// while they are checked and copied (`response.body.len()` bytes always suffice).
+    ///
+    /// Redirects are refused (TOK-6), bodies over
+    /// [`MAX_RESPONSE_LEN`](crate::MAX_RESPONSE_LEN) too (TOK-5). An error poisons the
+    /// session, except where the protocol lets it go on: an `invalid_grant` on refresh ends
+    /// it cleanly ([`Outcome::SignInRequired`], LIFE-3), a refused OTP reports
+    /// [`Outcome::MfaRejected`], and logout always completes ([`Outcome::LoggedOut`]).
+    pub fn handle_response(
+        &mut self,
+        response: Response<'_>,
+        now: UnixTime,
+        scratch: &mut [u8],
+    ) -> Result<(), Error> {
+        self.tick(now);
+        let poisoned = State::Failed(ApiMisuse::Poisoned.into());
+        let next = match core::mem::replace(&mut self.state, poisoned) {
+            State::ExpectTokenResponse {
+                purpose,
+                sent_at,
+                account,
+            } => self.on_token_response(purpose, sent_at, account, response, scratch),
+            State::Refreshing {
+                tokens,
+                refresh: None,
+                held,
+                sent_at: Some(sent_at),
+                ..
+            } => self.on_refresh_response(tokens, held, sent_at, response, scratch),
+            #[cfg(feature = "password-grant")]
+            State::MfaRequired {
+                mfa,
+                queued: None,
+                in_flight: Some(sent),
+                ..
+            } => self.on_mfa_response(mfa, sent, response, scratch),
+            #[cfg(feature = "password-grant")]
+            State::Forget { sent: true, .. } => token::parse_ack_response(response, scratch)
+                .and_then(token::Reply::into_result)
+                .map(|()| {
+                    self.announce.done = Some(Done::Accepted);
+                    State::Idle
+                }),
+            State::DeviceStart { sent: true } => self.on_device_authorization(response, scratch),
+            State::ExpectDeviceApproval(device) if device.in_flight.is_some() => {
+                self.on_device_poll(device, response, scratch)
+            }
+            State::Revoking {
+                refresh,
+                account,
+                attempts,
+                in_flight: true,
+                ..
+            } => Ok(self.on_revocation(refresh, account, attempts, response, scratch)),
+            other => {
+                let err = wrong_state(&other);
+                self.state = other;
+                return Err(err);
+            }
+        };
+        self.transition(next)
+    }
+
+    /// Reports that the last [`Action::Send`] got no answer (connection failed or timed
+    /// out), so its outcome is unknown:
+    /// - a refresh is sent once more with the same token; a second silence ends the session
+    ///   with [`EndReason::RefreshOutcomeUnknown`] — never a loop replaying a token that
+    ///   may have been rotated out (LIFE-9);
+    /// - a device poll backs off, doubling the interval up to [`MAX_DEVICE_INTERVAL`]
+    ///   (DEV-3);
+    /// - a revocation completes the logout with an error (LIFE-5);
+    /// - anything else (a single-use code exchange, say) fails the session.
+    pub fn handle_timeout(&mut self, now: UnixTime) -> Result<(), Error> {
+        self.tick(now);
+        let poisoned = State::Failed(ApiMisuse::Poisoned.into());
+        let next = match core::mem::replace(&mut self.state, poisoned) {
+            State::Refreshing {
+                tokens,
+                refresh: None,
+                held: Some(held),
+                sent_at: Some(_),
+                retried: false,
+            } => Ok(State::Refreshing {
+                tokens,
+                refresh: Some(held),
+                held: None,
+                sent_at: None,
+                retried: true,
+            }),
+            State::Refreshing {
+                sent_at: Some(_), ..
+            } => Ok(self.end_session(EndReason::RefreshOutcomeUnknown)),
+            State::ExpectDeviceApproval(mut device) if device.in_flight.is_some() => {
+                device.interval = device.interval.saturating_mul(2).clamp(1, MAX_DEVICE_INTERVAL);
+                device.next_poll = self.clock.saturating_add(device.interval);
+                device.in_flight = None;
+                Ok(State::ExpectDeviceApproval(device))
+            }
+            State::Revoking {
+                in_flight: true, ..
+            } => {
+                self.announce.done = Some(Done::LoggedOut(Err(TIMEOUT)));
+                Ok(State::LoggedOut)
+            }
+            other if is_in_flight(&other) => Err(TIMEOUT),
+            other => {
+                let err = wrong_state(&other);
+                self.state = other;
+                return Err(err);
+            }
+        };
+        self.transition(next)
+    }
+
+    // --- output ---------------------------------------------------------------------------
+
+    /// The next thing to do, its bytes written into `buf`.
+    ///
+    /// Too small a buffer is [`Error::BufferTooSmall`] with the size required; the action
+    /// stays queued and the session is not poisoned, so poll again with a larger one
+    /// (4 KiB holds every request but those carrying very large tokens; a snapshot needs
+    /// about the size of its tokens plus 40 bytes).
+    pub fn poll_action<'b>(
+        &mut self,
+        now: UnixTime,
+        buf: &'b mut [u8],
+    ) -> Result<Action<'b>, Error> {
+        self.tick(now);
+        if let State::Failed(_) = self.state {
+            return Err(ApiMisuse::Poisoned.into());
+        }
+        if self.announce.erase {
+            self.announce.erase = false;
+            return Ok(Action::Erase);
+        }
+        if self.announce.persist {
+            let n = self.save(buf)?;
+            self.announce.persist = false;
+            return Ok(Action::Persist(&buf[..n]));
+        }
+        if let Some(done) = self.announce.done {
+            let outcome = match done {
+                Done::Authorized => Outcome::Authorized,
+                Done::Refreshed => Outcome::Refreshed,
+                #[cfg(feature = "password-grant")]
+                Done::MfaRequired => Outcome::MfaRequired,
+                #[cfg(feature = "password-grant")]
+                Done::MfaSecret => {
+                    let secret = match &mut self.state {
+                        State::MfaRequired { secret, .. } => secret.take(),
+                        _ => None,
+                    };
+                    let len = secret.as_ref().map_or(0, |s| s.0.len());
+                    if len > buf.len() {
+                        if let State::MfaRequired { secret: slot, .. } = &mut self.state {
+                            *slot = secret;
+                        }
+                        return Err(Error::BufferTooSmall { required: len });
+                    }
+                    let out = &mut buf[..len];
+                    out.copy_from_slice(secret.as_ref().map_or(&[][..], |s| s.0.as_bytes()));
+                    self.announce.done = None;
+                    return Ok(Action::Done(Outcome::MfaSecret(utf8(out))));
+                }
+                #[cfg(feature = "password-grant")]
+                Done::MfaRejected(e) => Outcome::MfaRejected(e),
+                #[cfg(feature = "password-grant")]
+                Done::Accepted => Outcome::Accepted,
+                Done::LoggedOut(revocation) => Outcome::LoggedOut { revocation },
+                Done::SignInRequired(reason) => Outcome::SignInRequired(reason),
+            };
+            self.announce.done = None;
+            return Ok(Action::Done(outcome));
+        }
+        self.next_action(buf)
+    }
+
+    fn next_action<'b>(&mut self, buf: &'b mut [u8]) -> Result<Action<'b>, Error> {
+        let now = self.clock;
+        let cfg = &self.config;
+        match &mut self.state {
+            State::Authorize { pending, iframe } => {
+                let challenge = pending.challenge();
+                let action = if *iframe {
+                    let origin = cfg
+                        .parent_origin
+                        .as_ref()
+                        .ok_or(ApiMisuse::BadConfig("parent_origin"))?
+                        .as_str();
+                    let (obuf, rest) = split_copy(buf, origin)?;
+                    let n = write_code_request(&cfg.client, &challenge, pending.state(), rest)
+                        .map_err(|e| add_required(e, origin.len()))?;
+                    Action::PostMessage {
+                        target_origin: utf8(obuf),
+                        json: utf8(&rest[..n]),
+                    }
+                } else {
+                    let n = AuthorizationRequest::new(
+                        &cfg.profile,
+                        &cfg.client,
+                        &challenge,
+                        pending.state(),
+                    )
+                    .write_url(buf)?;
+                    Action::OpenUrl(utf8(&buf[..n]))
+                };
+                if let State::Authorize { pending, iframe } =
+                    core::mem::replace(&mut self.state, State::Idle)
+                {
+                    self.state = if iframe {
+                        State::ExpectMessage { pending }
+                    } else {
+                        State::ExpectCallback { pending }
+                    };
+                }
+                Ok(action)
+            }
+            State::Exchange { code, account, .. } => {
+                let t = token_request(cfg, account.as_ref())?;
+                // Measure with a stand-in verifier first, so a too-small buffer leaves the
+                // exchange queued: the real verifier is moved only into a request that will
+                // be written (PKCE-4).
+                let probe = CodeVerifier::parse(PROBE_VERIFIER)?;
+                let code = AuthorizationCode::new(code);
+                let _measured = t.authorization_code(code, probe, buf)?;
+                let State::Exchange {
+                    verifier,
+                    code,
+                    account,
+                } = core::mem::replace(&mut self.state, State::Idle)
+                else {
+                    return Ok(Action::Idle);
+                };
+                let cfg = &self.config;
+                let req = token_request(cfg, account.as_ref()).and_then(|t| {
+                    t.authorization_code(AuthorizationCode::new(&code), verifier, buf)
+                });
+                self.state = State::ExpectTokenResponse {
+                    purpose: Purpose::Exchange,
+                    sent_at: now,
+                    account,
+                };
+                self.sent(req)
+            }
+            State::Authorized { tokens } => {
+                let due = due_at(cfg, tokens);
+                if now < due {
+                    return Ok(Action::WaitUntil(due));
+                }
+                if tokens.refresh.is_none() {
+                    if now < tokens.expires_at {
+                        // Due, nothing to refresh with, still valid: serve it until expiry.
+                        return Ok(Action::WaitUntil(tokens.expires_at));
+                    }
+                    self.state = self.end_session(EndReason::Expired);
+                    return self.poll_action(now, buf);
+                }
+                self.begin_refresh();
+                self.next_action(buf)
+            }
+            State::Refreshing {
+                tokens,
+                refresh: Some(refresh),
+                sent_at: None,
+                ..
+            } => {
+                let t = token_request(cfg, tokens.account.as_ref())?;
+                // Keep a copy while in flight (LIFE-9 retry, non-rotating servers); the
+                // request consumes the token itself.
+                let held = RefreshToken::new(refresh.secret())?;
+                let probe = RefreshToken::<R>::new(refresh.secret())?;
+                let _measured = t.refresh(probe, buf)?;
+                let State::Refreshing {
+                    tokens,
+                    refresh: Some(refresh),
+                    retried,
+                    ..
+                } = core::mem::replace(&mut self.state, State::Idle)
+                else {
+                    return Ok(Action::Idle);
+                };
+                let req = token_request(&self.config, tokens.account.as_ref())
+                    .and_then(|t| t.refresh(refresh, buf));
+                self.state = State::Refreshing {
+                    tokens,
+                    refresh: None,
+                    held: Some(held),
+                    sent_at: Some(now),
+                    retried,
+                };
+                self.sent(req)
+            }
+            #[cfg(feature = "password-grant")]
+            State::Password { username, password } => {
+                let req = TokenRequest::new(&cfg.profile, &cfg.client)
+                    .and_then(|t| t.password(username, &password.0, buf))?;
+                self.state = State::ExpectTokenResponse {
+                    purpose: Purpose::Password,
+                    sent_at: now,
+                    account: None,
+                };
+                Ok(Action::Send(req))
+            }
+            #[cfg(feature = "password-grant")]
+            State::MfaRequired {
+                mfa,
+                queued,
+                in_flight: in_flight @ None,
+                ..
+            } => {
+                let Some(op) = queued.as_ref() else {
+                    return Ok(Action::Idle);
+                };
+                let t = TokenRequest::new(&cfg.profile, &cfg.client)?;
+                let (req, sent) = match op {
+                    MfaOp::Verify(otp) => (t.mfa_verify(mfa, &otp.0, buf)?, MfaSent::Verify(now)),
+                    MfaOp::Secret => (t.mfa_secret(mfa, buf)?, MfaSent::Secret),
+                    MfaOp::EmailSend => (t.mfa_email_send(mfa, buf)?, MfaSent::Ack),
+                    MfaOp::Bind(kind, otp) => (t.mfa_bind(mfa, *kind, &otp.0, buf)?, MfaSent::Ack),
+                    MfaOp::Deactivate => (t.mfa_deactivation_request(mfa, buf)?, MfaSent::Ack),
+                };
+                *queued = None;
+                *in_flight = Some(sent);
+                Ok(Action::Send(req))
+            }
+            #[cfg(feature = "password-grant")]
+            State::Forget {
+                username,
+                sent: sent @ false,
+            } => {
+                let req = TokenRequest::new(&cfg.profile, &cfg.client)
+                    .and_then(|t| t.forget_password(username, buf))?;
+                *sent = true;
+                Ok(Action::Send(req))
+            }
+            State::ClientCredentials => {
+                let req = TokenRequest::new(&cfg.profile, &cfg.client)
+                    .and_then(|t| t.client_credentials(buf))?;
+                self.state = State::ExpectTokenResponse {
+                    purpose: Purpose::ClientCredentials,
+                    sent_at: now,
+                    account: None,
+                };
+                Ok(Action::Send(req))
+            }
+            State::DeviceStart { sent: sent @ false } => {
+                let req = TokenRequest::new(&cfg.profile, &cfg.client)
+                    .and_then(|t| t.device_authorization(buf))?;
+                *sent = true;
+                Ok(Action::Send(req))
+            }
+            State::ExpectDeviceApproval(device) if device.in_flight.is_none() => {
+                if now >= device.expires_at {
+                    // DEV-1: stop at expires_in.
+                    let e = Error::ServerError(ServerError {
+                        code: ErrorKind::ExpiredToken,
+                        status: 0,
+                    });
+                    self.state = State::Failed(e);
+                    return Err(e);
+                }
+                if !device.shown {
+                    let action = show_user_code(device, buf)?;
+                    device.shown = true;
+                    return Ok(action);
+                }
+                if now < device.next_poll {
+                    return Ok(Action::WaitUntil(device.next_poll.min(device.expires_at)));
+                }
+                let req = TokenRequest::new(&cfg.profile, &cfg.client)
+                    .and_then(|t| t.device_token(&device.code, buf))?;
+                device.in_flight = Some(now);
+                Ok(Action::Send(req))
+            }
+            State::Revoking {
+                refresh,
+                account,
+                attempts,
+                retry_at,
+                in_flight: in_flight @ false,
+            } => {
+                if now < *retry_at {
+                    return Ok(Action::WaitUntil(*retry_at));
+                }
+                let req = token_request(cfg, account.as_ref())
+                    .and_then(|t| t.revoke(refresh, buf))?;
+                *attempts = attempts.saturating_add(1);
+                *in_flight = true;
+                Ok(Action::Send(req))
+            }
+            State::Failed(_) => Err(ApiMisuse::Poisoned.into()),
+            _ => Ok(Action::Idle),
+        }
+    }
+
+    // --- transitions ----------------------------------------------------------------------
+
+    /// The one path by which a step sets the next state: success installs it, failure
+    /// poisons the session (and drops any queued announcement).
+    fn transition(&mut self, next: Result<State<A, R>, Error>) -> Result<(), Error> {
+        match next {
+            Ok(state) => {
+                self.state = state;
+                Ok(())
+            }
+            Err(e) => {
+                self.state = State::Failed(e);
+                self.announce = Announce::default();
+                Err(e)
+            }
+        }
+    }
+
+    /// Turns a request written after the state moved on into an action; a failure to write
+    /// it (which the measuring pass rules out) poisons the session.
+    fn sent<'b>(&mut self, req: Result<Request<'b>, Error>) -> Result<Action<'b>, Error> {
+        match req {
+            Ok(req) => Ok(Action::Send(req)),
+            Err(e) => {
+                self.state = State::Failed(e);
+                Err(e)
+            }
+        }
+    }
+
+    fn on_token_response(
+        &mut self,
+        purpose: Purpose,
+        sent_at: UnixTime,
+        account: Option<KommoAccount>,
+        response: Response<'_>,
+        scratch: &mut [u8],
+    ) -> Result<State<A, R>, Error> {
+        match token::parse_token_response(response, scratch)? {
+            TokenReply::Token(t) => self.authorized(t, sent_at, account, None, Done::Authorized),
+            #[cfg(feature = "password-grant")]
+            TokenReply::MfaRequired(m) if purpose == Purpose::Password => {
+                self.announce.done = Some(Done::MfaRequired);
+                Ok(State::MfaRequired {
+                    mfa: m.mfa_token()?,
+                    queued: None,
+                    in_flight: None,
+                    secret: None,
+                })
+            }
+            reply => {
+                let _ = purpose;
+                Err(reply.into_result().err().unwrap_or(ApiMisuse::WrongState.into()))
+            }
+        }
+    }
+
+    #[cfg(feature = "password-grant")]
+    fn on_mfa_response(
+        &mut self,
+        mfa: MfaToken,
+        sent: MfaSent,
+        response: Response<'_>,
+        scratch: &mut [u8],
+    ) -> Result<State<A, R>, Error> {
+        let waiting = |mfa, secret| State::MfaRequired {
+            mfa,
+            queued: None,
+            in_flight: None,
+            secret,
+        };
+        match sent {
+            MfaSent::Verify(sent_at) => match token::parse_token_response(response, scratch)? {
+                // CRM-2: the MFA token is dropped (wiped) once the step ends.
+                TokenReply::Token(t) => self.authorized(t, sent_at, None, None, Done::Authorized),
+                TokenReply::Error(e) if e.status < 500 => {
+                    self.announce.done = Some(Done::MfaRejected(e.to_error()));
+                    Ok(waiting(mfa, None))
+                }
+                reply => Err(reply.into_result().err().unwrap_or(ApiMisuse::WrongState.into())),
+            },
+            MfaSent::Secret => {
+                match token::parse_mfa_secret_response(response, scratch)? {
+                    token::Reply::Success(s) => {
+                        let secret = Secret(param(s.secret(), "mfa_secret")?);
+                        self.announce.done = Some(Done::MfaSecret);
+                        Ok(waiting(mfa, Some(secret)))
+                    }
+                    token::Reply::Error(e) => {
+                        self.announce.done = Some(Done::MfaRejected(e.to_error()));
+                        Ok(waiting(mfa, None))
+                    }
+                }
+            }
+            MfaSent::Ack => match token::parse_ack_response(response, scratch)? {
+                token::Reply::Success(()) => {
+                    self.announce.done = Some(Done::Accepted);
+                    Ok(waiting(mfa, None))
+                }
+                token::Reply::Error(e) => {
+                    self.announce.done = Some(Done::MfaRejected(e.to_error()));
+                    Ok(waiting(mfa, None))
+                }
+            },
+        }
+    }
+
+    /// Tokens from a successful token response; queues Persist, then `done` (LIFE-2).
+    fn authorized(
+        &mut self,
+        t: TokenResponse<'_>,
+        sent_at: UnixTime,
+        account: Option<KommoAccount>,
+        previous: Option<(RefreshToken<R>, &str)>,
+        done: Done,
+    ) -> Result<State<A, R>, Error> {
+        t.require_bearer()?;
+        let expires_in = t.expires_in().unwrap_or(self.config.default_expires_in);
+        let (kept_refresh, previous_scope) = match previous {
+            Some((r, s)) => (Some(r), Some(s)),
+            None => (None, None),
+        };
+        let scope = t
+            .scope()
+            .or(previous_scope)
+            .unwrap_or(self.config.client.scope());
+        let tokens = Tokens {
+            access: t.access_token()?,
+            // A rotated token replaces the old one; a server that does not rotate keeps the
+            // old one valid (RFC 6749 §6).
+            refresh: t.refresh_token()?.or(kept_refresh),
+            // LIFE-8: from the time the request was sent, saturating (never wraps).
+            expires_at: sent_at.saturating_add(expires_in),
+            scope: scope_string(scope)?,
+            account,
+        };
+        self.announce.persist = true;
+        self.announce.done = Some(done);
+        Ok(State::Authorized { tokens })
+    }
+
+    fn on_refresh_response(
+        &mut self,
+        tokens: Tokens<A, R>,
+        held: Option<RefreshToken<R>>,
+        sent_at: UnixTime,
+        response: Response<'_>,
+        scratch: &mut [u8],
+    ) -> Result<State<A, R>, Error> {
+        match token::parse_token_response(response, scratch)? {
+            TokenReply::Token(t) => {
+                let previous = held.map(|h| (h, tokens.scope.as_str()));
+                self.authorized(t, sent_at, tokens.account.clone(), previous, Done::Refreshed)
+            }
+            TokenReply::Error(e) if e.code.kind() == ErrorKind::InvalidGrant => {
+                // LIFE-3: the grant is over. Forget everything; no retry.
+                let ServerErrorOr::Server(err) = server_error(e.to_error()) else {
+                    return Err(e.to_error());
+                };
+                Ok(self.end_session(EndReason::RefreshRejected(err)))
+            }
+            reply => Err(reply.into_result().err().unwrap_or(ApiMisuse::WrongState.into())),
+        }
+    }
+
+    fn on_device_authorization(
+        &mut self,
+        response: Response<'_>,
+        scratch: &mut [u8],
+    ) -> Result<State<A, R>, Error> {
+        let d = token::parse_device_authorization_response(response, scratch)?.into_result()?;
+        let interval = match d.interval() {
+            0 => DEFAULT_DEVICE_INTERVAL,
+            i => i.min(MAX_DEVICE_INTERVAL),
+        };
+        Ok(State::ExpectDeviceApproval(Device {
+            code: d.device_code()?,
+            user_code: bounded(d.user_code(), Capacity::Token, MAX_USER_CODE_LEN)?,
+            verification_uri: bounded(d.verification_uri(), Capacity::Url, MAX_URL_LEN)?,
+            verification_uri_complete: match d.verification_uri_complete() {
+                Some(u) => Some(bounded(u, Capacity::Url, MAX_URL_LEN)?),
+                None => None,
+            },
+            interval,
+            expires_at: self.clock.saturating_add(d.expires_in()),
+            next_poll: self.clock.saturating_add(interval),
+            shown: false,
+            in_flight: None,
+        }))
+    }
+
+    fn on_device_poll(
+        &mut self,
+        mut device: Device,
+        response: Response<'_>,
+        scratch: &mut [u8],
+    ) -> Result<State<A, R>, Error> {
+        let sent_at = device.in_flight.take().unwrap_or(self.clock);
+        match token::parse_token_response(response, scratch)? {
+            TokenReply::Token(t) => self.authorized(t, sent_at, None, None, Done::Authorized),
+            TokenReply::Error(e) => match e.code.kind() {
+                ErrorKind::AuthorizationPending | ErrorKind::SlowDown => {
+                    if e.code.kind() == ErrorKind::SlowDown {
+                        // RFC 8628 §3.5: +5 s for this and every later poll (DEV-1).
+                        device.interval = device.interval.saturating_add(5);
+                    }
+                    device.next_poll = self.clock.saturating_add(device.interval);
+                    Ok(State::ExpectDeviceApproval(device))
+                }
+                // access_denied, expired_token and anything else end the flow (DEV-1).
+                _ => Err(e.to_error()),
+            },
+            reply => Err(reply.into_result().err().unwrap_or(ApiMisuse::WrongState.into())),
+        }
+    }
+
+    fn on_revocation(
+        &mut self,
+        refresh: RefreshToken<R>,
+        account: Option<KommoAccount>,
+        attempts: u8,
+        response: Response<'_>,
+        scratch: &mut [u8],
+    ) -> State<A, R> {
+        let result = match token::parse_revocation_response(response, response.retry_after, scratch)
+        {
+            Ok(RevocationReply::Revoked) => Ok(()),
+            Ok(RevocationReply::Unavailable { retry_after }) if attempts < MAX_REVOKE_ATTEMPTS => {
+                // TOK-9: still live; try again after Retry-After. The store is already empty.
+                let wait = retry_after.unwrap_or(DEFAULT_DEVICE_INTERVAL).min(MAX_DEVICE_INTERVAL);
+                return State::Revoking {
+                    refresh,
+                    account,
+                    attempts,
+                    retry_at: self.clock.saturating_add(wait),
+                    in_flight: false,
+                };
+            }
+            Ok(RevocationReply::Unavailable { .. }) => Err(Error::ServerError(ServerError {
+                code: ErrorKind::TemporarilyUnavailable,
+                status: response.status,
+            })),
+            Ok(RevocationReply::Error(e)) => Err(e.to_error()),
+            Err(e) => Err(e),
+        };
+        self.announce.done = Some(Done::LoggedOut(result));
+        State::LoggedOut
+    }
+
+    /// Moves the refresh token out of the tokens into a queued refresh.
+    fn begin_refresh(&mut self) {
+        if let State::Authorized { mut tokens } = core::mem::replace(&mut self.state, State::Idle)
+        {
+            self.state = match tokens.refresh.take() {
+                Some(refresh) => State::Refreshing {
+                    tokens,
+                    refresh: Some(refresh),
+                    held: None,
+                    sent_at: None,
+                    retried: false,
+                },
+                None => self.end_session(EndReason::Expired),
+            };
+        }
+    }
+
+    /// Ends the session without logout: tokens forgotten, store erased, sign in again.
+    fn end_session(&mut self, reason: EndReason) -> State<A, R> {
+        self.announce = Announce {
+            erase: true,
+            persist: false,
+            done: Some(Done::SignInRequired(reason)),
+        };
+        State::LoggedOut
+    }
+
+    fn due_at(&self, tokens: &Tokens<A, R>) -> UnixTime {
+        due_at(&self.config, tokens)
+    }
+
+    fn tick(&mut self, now: UnixTime) {
+        self.clock = self.clock.max(now);
+    }
+
+    fn ready_to_start(&self, replace_pending: bool) -> Result<(), Error> {
+        match &self.state {
+            State::Idle | State::LoggedOut => Ok(()),
+            State::Authorize { .. } | State::ExpectCallback { .. } | State::ExpectMessage { .. }
+                if replace_pending =>
+            {
+                Ok(())
+            }
+            other => Err(wrong_state(other)),
+        }
+    }
+}
+
+impl<const A: usize, const R: usize> fmt::Debug for Session<A, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // No token, code, verifier or secret appears here (SEC-1).
+        f.debug_struct("Session")
+            .field("dialect", &self.config.profile.dialect())
+            .field("phase", &self.phase())
+            .field("expires_at", &self.expires_at())
+            .finish()
+    }
+}
+
+/// The error a transport timeout is reported as where the session cannot go on.
+const TIMEOUT: Error = Error::ServerMisbehaved(crate::ServerMisbehaved::NoResponse);
+
+/// A syntactically valid verifier used only to measure a code-exchange request.
+const PROBE_VERIFIER: &str = "0000000000000000000000000000000000000000000";
+
+enum ServerErrorOr {
+    Server(ServerError),
+    Other,
+}
+
+fn server_error(e: Error) -> ServerErrorOr {
+    match e {
+        Error::ServerError(s) => ServerErrorOr::Server(s),
+        _ => ServerErrorOr::Other,
+    }
+}
+
+fn due_at<const A: usize, const R: usize>(cfg: &Config, tokens: &Tokens<A, R>) -> UnixTime {
+    tokens.expires_at.saturating_sub(cfg.refresh_skew)
+}
+
+fn token_request<'a>(
+    cfg: &'a Config,
+    account: Option<&'a KommoAccount>,
+) -> Result<TokenRequest<'a>, Error> {
+    match account {
+        Some(a) => TokenRequest::kommo(&cfg.profile, &cfg.client, a),
+        None => TokenRequest::new(&cfg.profile, &cfg.client),
+    }
+}
+
+fn show_user_code<'b>(device: &Device, buf: &'b mut [u8]) -> Result<Action<'b>, Error> {
+    let complete = device.verification_uri_complete.as_deref();
+    let (a, rest) = split_copy(buf, &device.user_code)?;
+    let (b, rest) = split_copy(rest, &device.verification_uri)
+        .map_err(|e| add_required(e, device.user_code.len()))?;
+    let c = match complete {
+        Some(c) => Some(
+            split_copy(rest, c)
+                .map_err(|e| add_required(e, device.user_code.len() + device.verification_uri.len()))?
+                .0,
+        ),
+        None => None,
+    };
+    Ok(Action::ShowUserCode {
+        user_code: utf8(a),
+        verification_uri: utf8(b),
+        verification_uri_complete: c.map(|c| utf8(c)),
+    })
+}
+
+/// Copies `s` to the front of `buf`; returns the copy and the rest of `buf`.
+fn split_copy<'b>(buf: &'b mut [u8], s: &str) -> Result<(&'b mut [u8], &'b mut [u8]), Error> {
+    if buf.len() < s.len() {
+        return Err(Error::BufferTooSmall { required: s.len() });
+    }
+    let (head, rest) = buf.split_at_mut(s.len());
+    head.copy_from_slice(s.as_bytes());
+    Ok((head, rest))
+}
+
+/// Bytes the session itself copied from a `&str`: always UTF-8.
+fn utf8(b: &[u8]) -> &str {
+    core::str::from_utf8(b).unwrap_or_default()
+}
+
+fn add_required(e: Error, extra: usize) -> Error {
+    match e {
+        Error::BufferTooSmall { required } => Error::BufferTooSmall {
+            required: required.saturating_add(extra),
+        },
+        e => e,
+    }
+}
+
+fn copy_code(code: AuthorizationCode<'_>) -> Result<Code, Error> {
+    bounded(code.secret(), Capacity::Token, MAX_CODE_LEN)
+}
+
+fn scope_string(s: &str) -> Result<String<MAX_SCOPE_LEN>, Error> {
+    bounded(s, Capacity::Config, MAX_SCOPE_LEN)
+}
+
+fn bounded<const N: usize>(s: &str, what: Capacity, limit: usize) -> Result<String<N>, Error> {
+    String::try_from(s).map_err(|_| Error::CapacityExceeded { what, limit })
+}
+
+#[cfg(feature = "password-grant")]
+fn param(s: &str, name: &'static str) -> Result<String<MAX_PARAM_LEN>, Error> {
+    if s.is_empty() {
+        return Err(ApiMisuse::BadConfig(name).into());
+    }
+    bounded(s, Capacity::Parameter, MAX_PARAM_LEN)
+}
+
+fn is_in_flight<const A: usize, const R: usize>(s: &State<A, R>) -> bool {
+    match s {
+        State::ExpectTokenResponse { .. } | State::DeviceStart { sent: true } => true,
+        #[cfg(feature = "password-grant")]
+        State::MfaRequired {
+            in_flight: Some(_), ..
+        }
+        | State::Forget { sent: true, .. } => true,
+        _ => false,
+    }
+}
+
+fn wrong_state<const A: usize, const R: usize>(s: &State<A, R>) -> Error {
+    match s {
+        State::Failed(_) => ApiMisuse::Poisoned.into(),
+        _ => ApiMisuse::WrongState.into(),
+    }
+}
+
+fn not_pending<const A: usize, const R: usize>(s: &State<A, R>) -> Error {
+    match s {
+        State::Failed(_) => ApiMisuse::Poisoned.into(),
+        _ => CheckFailed::NothingPending.into(),
+    }
+}

@@ -1,0 +1,167 @@
+//! The snapshot: a signed-in session as bytes, for adapters to persist.
+//!
+//! # Format (version 1)
+//! All integers big-endian; `str16` is a `u16` length followed by that many UTF-8 bytes.
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 4 | magic `LKSS` |
+//! | 4 | 1 | format version, `1` |
+//! | 5 | 1 | dialect: `1` RFC 6749, `2` CRM, `3` Kommo |
+//! | 6 | 8 | binding: first 8 bytes of SHA-256 over dialect, client id and token host |
+//! | 14 | 8 | `expires_at`, Unix seconds (`u64::MAX`: never stated) |
+//! | 22 | str16 | access token |
+//! | … | str16 | refresh token (length 0: none) |
+//! | … | str16 | granted scope |
+//! | … | str16 | Kommo account host (length 0: none) |
+//! | end − 8 | 8 | check: first 8 bytes of SHA-256 over everything before it |
+//!
+//! [`Snapshot::parse`] rejects (LIFE-7): a wrong magic, a short or overlong buffer, a bad
+//! length or check, non-UTF-8 text ([`InvalidMessage::BadSnapshot`]); a version other than
+//! 1 ([`InvalidMessage::SnapshotVersion`]); a binding that does not match the configuration
+//! ([`CheckFailed::ForeignSnapshot`]).
+//!
+//! The check detects corruption, not forgery: the snapshot is as secret as the tokens it
+//! holds, and its storage must be protected accordingly (mode 0600, a keyring, …).
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{CheckFailed, Error, InvalidMessage};
+use crate::profile::{Dialect, Profile};
+use crate::session::Config;
+
+/// The magic bytes at the start of every snapshot.
+pub const MAGIC: &[u8; 4] = b"LKSS";
+/// The format version this crate writes and reads.
+pub const VERSION: u8 = 1;
+const HEADER_LEN: usize = 22;
+const CHECK_LEN: usize = 8;
+
+/// The decoded fields of a snapshot, borrowing the snapshot's bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Snapshot<'a> {
+    pub(crate) access: &'a str,
+    pub(crate) refresh: Option<&'a str>,
+    pub(crate) expires_at: u64,
+    pub(crate) scope: &'a str,
+    pub(crate) account: Option<&'a str>,
+}
+
+impl<'a> Snapshot<'a> {
+    /// Parses and checks a snapshot against the configuration it is restored into.
+    pub(crate) fn parse(bytes: &'a [u8], config: &Config) -> Result<Self, Error> {
+        let bad = || Error::InvalidMessage(InvalidMessage::BadSnapshot);
+        if bytes.len() < HEADER_LEN + 4 * 2 + CHECK_LEN || &bytes[..4] != MAGIC {
+            return Err(bad());
+        }
+        if bytes[4] != VERSION {
+            return Err(InvalidMessage::SnapshotVersion.into());
+        }
+        let (body, check) = bytes.split_at(bytes.len() - CHECK_LEN);
+        let digest = Sha256::digest(body);
+        if digest[..CHECK_LEN] != *check {
+            return Err(bad());
+        }
+        if bytes[5] != dialect_byte(config.profile.dialect()) || bytes[6..14] != binding(config) {
+            return Err(CheckFailed::ForeignSnapshot.into());
+        }
+        let mut expires = [0u8; 8];
+        expires.copy_from_slice(&bytes[14..22]);
+        let mut r = Reader {
+            rest: &body[HEADER_LEN..],
+        };
+        let access = r.str16().ok_or_else(bad)?;
+        let refresh = r.str16().ok_or_else(bad)?;
+        let scope = r.str16().ok_or_else(bad)?;
+        let account = r.str16().ok_or_else(bad)?;
+        if !r.rest.is_empty() || access.is_empty() {
+            return Err(bad());
+        }
+        Ok(Self {
+            access,
+            refresh: (!refresh.is_empty()).then_some(refresh),
+            expires_at: u64::from_be_bytes(expires),
+            scope,
+            account: (!account.is_empty()).then_some(account),
+        })
+    }
+}
+
+/// Writes a snapshot for `config` into `buf` (nothing written when too small).
+pub(crate) fn write(snap: &Snapshot<'_>, config: &Config, buf: &mut [u8]) -> Result<usize, Error> {
+    let fields = [
+        snap.access,
+        snap.refresh.unwrap_or(""),
+        snap.scope,
+        snap.account.unwrap_or(""),
+    ];
+    let mut required = HEADER_LEN + CHECK_LEN;
+    for f in fields {
+        if f.len() > usize::from(u16::MAX) {
+            return Err(Error::CapacityExceeded {
+                what: crate::Capacity::Token,
+                limit: usize::from(u16::MAX),
+            });
+        }
+        required += 2 + f.len();
+    }
+    if required > buf.len() {
+        return Err(Error::BufferTooSmall { required });
+    }
+    let out = &mut buf[..required];
+    out[..4].copy_from_slice(MAGIC);
+    out[4] = VERSION;
+    out[5] = dialect_byte(config.profile.dialect());
+    out[6..14].copy_from_slice(&binding(config));
+    out[14..22].copy_from_slice(&snap.expires_at.to_be_bytes());
+    let mut at = HEADER_LEN;
+    for f in fields {
+        // Lengths were checked above.
+        let len = f.len() as u16;
+        out[at..at + 2].copy_from_slice(&len.to_be_bytes());
+        out[at + 2..at + 2 + f.len()].copy_from_slice(f.as_bytes());
+        at += 2 + f.len();
+    }
+    let digest = Sha256::digest(&out[..at]);
+    out[at..].copy_from_slice(&digest[..CHECK_LEN]);
+    Ok(required)
+}
+
+fn dialect_byte(d: Dialect) -> u8 {
+    match d {
+        Dialect::Rfc6749 => 1,
+        Dialect::Crm => 2,
+        Dialect::Kommo => 3,
+    }
+}
+
+/// Binds a snapshot to its client: dialect, client id and token host.
+fn binding(config: &Config) -> [u8; 8] {
+    let mut h = Sha256::new();
+    h.update([dialect_byte(config.profile.dialect())]);
+    h.update(config.client.id().as_bytes());
+    h.update([0]);
+    match &config.profile {
+        Profile::Rfc6749(r) => h.update(r.token.as_str().as_bytes()),
+        Profile::Crm(c) => h.update(c.api.as_str().as_bytes()),
+        Profile::Kommo(_) => h.update(b"kommo"),
+    }
+    let d = h.finalize();
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&d[..8]);
+    out
+}
+
+struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn str16(&mut self) -> Option<&'a str> {
+        let (len, rest) = self.rest.split_at_checked(2)?;
+        let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
+        let (s, rest) = rest.split_at_checked(len)?;
+        self.rest = rest;
+        core::str::from_utf8(s).ok()
+    }
+}

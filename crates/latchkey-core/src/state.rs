@@ -1,0 +1,278 @@
+//! The `state` parameter (RFC 6749 §10.12) and the verifier + state pair of one
+//! authorization request.
+//!
+//! A [`StateToken`] is made from at least [`STATE_ENTROPY`] bytes (128 bits) of
+//! caller-supplied CSPRNG entropy (STATE-1), compared in constant time against what comes
+//! back (STATE-2), and is not `Clone`: [`StateToken::consume`] takes it by move, so a state
+//! can be checked once and never again (STATE-4). [`PendingAuthorization`] makes the
+//! verifier and the state of one request from one entropy block, so the two are bound
+//! together (STATE-1, PKCE-4).
+//!
+//! ```
+//! use latchkey_core::state::{AUTHORIZATION_ENTROPY, PendingAuthorization};
+//!
+//! let entropy = [42u8; AUTHORIZATION_ENTROPY]; // from a CSPRNG in real code
+//! let pending = PendingAuthorization::from_entropy(&entropy)?;
+//! let state_in_url = pending.state().as_str();
+//! assert_eq!(state_in_url.len(), 22);
+//! assert!(pending.state().verify(state_in_url).is_ok());
+//! assert!(pending.state().verify("forged").is_err());
+//! # Ok::<(), latchkey_core::Error>(())
+//! ```
+
+use core::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use heapless::String;
+use subtle::ConstantTimeEq as _;
+
+use crate::error::{ApiMisuse, Capacity, CheckFailed, Error, InvalidMessage};
+use crate::pkce::{ChallengeMethod, CodeChallenge, CodeVerifier, MIN_ENTROPY};
+
+/// Fewest entropy bytes a state is made from: 128 bits (STATE-1).
+pub const STATE_ENTROPY: usize = 16;
+/// Most entropy bytes a state is made from.
+pub const MAX_STATE_ENTROPY: usize = 48;
+/// Shortest state text: [`STATE_ENTROPY`] bytes in base64url without padding.
+pub const MIN_STATE_LEN: usize = 22;
+/// Longest state text: [`MAX_STATE_ENTROPY`] bytes in base64url without padding.
+pub const MAX_STATE_LEN: usize = 64;
+/// Entropy bytes [`PendingAuthorization::from_entropy`] uses: the first
+/// [`MIN_ENTROPY`] (32) for the verifier, the next [`STATE_ENTROPY`] (16) for the state.
+pub const AUTHORIZATION_ENTROPY: usize = MIN_ENTROPY + STATE_ENTROPY;
+
+/// The `state` of one authorization request: at least 128 bits of entropy, base64url
+/// without padding (16 bytes → 22 characters, up to 48 bytes → 64 characters).
+///
+/// It goes into the authorization URL or message (hence [`StateToken::as_str`]), but it is
+/// still treated as a secret: `Debug` prints `StateToken([redacted])` and there is no
+/// `Display`. It is not `Clone`: a state serves one request and is consumed once
+/// (STATE-4). With the `zeroize` feature it is wiped from memory on drop.
+///
+/// ```compile_fail,E0599
+/// let s = latchkey_core::state::StateToken::from_entropy(&[7u8; 16]).unwrap();
+/// let _t = s.clone();
+/// ```
+pub struct StateToken(String<MAX_STATE_LEN>);
+
+impl StateToken {
+    /// Makes a state from caller-supplied CSPRNG bytes: their base64url encoding without
+    /// padding.
+    ///
+    /// Fewer than [`STATE_ENTROPY`] bytes is [`ApiMisuse::NotEnoughEntropy`]; more than
+    /// [`MAX_STATE_ENTROPY`] is [`Error::CapacityExceeded`] (`Capacity::Entropy`), never a
+    /// truncation.
+    pub fn from_entropy(entropy: &[u8]) -> Result<Self, Error> {
+        if entropy.len() < STATE_ENTROPY {
+            return Err(ApiMisuse::NotEnoughEntropy {
+                required: STATE_ENTROPY,
+            }
+            .into());
+        }
+        let too_long = Error::CapacityExceeded {
+            what: Capacity::Entropy,
+            limit: MAX_STATE_ENTROPY,
+        };
+        if entropy.len() > MAX_STATE_ENTROPY {
+            return Err(too_long);
+        }
+        let mut tmp = [0u8; MAX_STATE_LEN];
+        let result = URL_SAFE_NO_PAD
+            .encode_slice(entropy, &mut tmp)
+            .ok()
+            .and_then(|n| tmp.get(..n))
+            .and_then(|b| core::str::from_utf8(b).ok())
+            .and_then(|s| String::try_from(s).ok())
+            .map(Self)
+            // Unreachable: 48 bytes encode to exactly 64 ASCII characters.
+            .ok_or(too_long);
+        #[cfg(feature = "zeroize")]
+        zeroize::Zeroize::zeroize(&mut tmp);
+        result
+    }
+
+    /// Parses a state this library made earlier (e.g. restored from a snapshot):
+    /// [`MIN_STATE_LEN`]..=[`MAX_STATE_LEN`] characters of the base64url alphabet, else
+    /// [`InvalidMessage::BadValue`]`("state")`.
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        let bad = || Error::InvalidMessage(InvalidMessage::BadValue("state"));
+        if !(MIN_STATE_LEN..=MAX_STATE_LEN).contains(&s.len())
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(bad());
+        }
+        String::try_from(s).map(Self).map_err(|_| bad())
+    }
+
+    /// The state text, for the authorization URL or message.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Checks a returned state against this one (STATE-2).
+    ///
+    /// Empty → [`CheckFailed::StateMissing`]; different → [`CheckFailed::StateMismatch`].
+    /// Equal-length values are compared in constant time (`subtle`). A length difference
+    /// returns early: the length of a state is public (it follows from the entropy size,
+    /// which is a documented constant), so this leaks nothing about its bytes.
+    ///
+    /// This borrows; the session drops the token after one check either way. Use
+    /// [`StateToken::consume`] to have the type system enforce single use.
+    pub fn verify(&self, received: &str) -> Result<(), Error> {
+        if received.is_empty() {
+            return Err(CheckFailed::StateMissing.into());
+        }
+        let ours = self.0.as_bytes();
+        let theirs = received.as_bytes();
+        if ours.len() != theirs.len() || !bool::from(ours.ct_eq(theirs)) {
+            return Err(CheckFailed::StateMismatch.into());
+        }
+        Ok(())
+    }
+
+    /// Checks a returned state and consumes this token whatever the outcome: after a
+    /// success it cannot be replayed (STATE-4), after a failure the pending request is gone
+    /// and must start again with a fresh state (STATE-2).
+    ///
+    /// `None` (no `state` parameter at all) is [`CheckFailed::StateMissing`].
+    ///
+    /// A consumed state cannot be checked again:
+    /// ```compile_fail,E0382
+    /// let s = latchkey_core::state::StateToken::from_entropy(&[7u8; 16]).unwrap();
+    /// let echoed = String::from(s.as_str());
+    /// s.consume(Some(&echoed)).unwrap();
+    /// s.verify(&echoed).unwrap(); // error[E0382]: use of moved value
+    /// ```
+    pub fn consume(self, received: Option<&str>) -> Result<(), Error> {
+        self.verify(received.unwrap_or(""))
+    }
+}
+
+impl fmt::Debug for StateToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StateToken([redacted])")
+    }
+}
+
+#[cfg(feature = "zeroize")]
+impl Drop for StateToken {
+    fn drop(&mut self) {
+        crate::wipe(&mut self.0);
+    }
+}
+
+/// The secrets of one authorization request: its PKCE verifier and its state, made from
+/// one entropy block so they belong together (STATE-1, PKCE-4).
+///
+/// Not `Clone`; `Debug` shows neither secret.
+#[derive(Debug)]
+pub struct PendingAuthorization {
+    verifier: CodeVerifier,
+    state: StateToken,
+}
+
+impl PendingAuthorization {
+    /// Makes the verifier from the first 32 bytes of `entropy` and the state from the next
+    /// 16 ([`AUTHORIZATION_ENTROPY`] = 48 bytes in all).
+    ///
+    /// Fewer than 48 bytes is [`ApiMisuse::NotEnoughEntropy`]. Bytes after the first 48 are
+    /// not used (the layout is fixed, so this changes no output length).
+    pub fn from_entropy(entropy: &[u8]) -> Result<Self, Error> {
+        let not_enough = ApiMisuse::NotEnoughEntropy {
+            required: AUTHORIZATION_ENTROPY,
+        };
+        let (v, rest) = entropy.split_at_checked(MIN_ENTROPY).ok_or(not_enough)?;
+        let s = rest.get(..STATE_ENTROPY).ok_or(not_enough)?;
+        Ok(Self {
+            verifier: CodeVerifier::from_entropy(v)?,
+            state: StateToken::from_entropy(s)?,
+        })
+    }
+
+    /// Draws [`AUTHORIZATION_ENTROPY`] bytes from the operating system (`getrandom`) and
+    /// calls [`PendingAuthorization::from_entropy`].
+    ///
+    /// If the OS cannot supply entropy this is [`ApiMisuse::NotEnoughEntropy`]: pass bytes
+    /// from another CSPRNG to `from_entropy` instead.
+    #[cfg(feature = "getrandom")]
+    pub fn generate() -> Result<Self, Error> {
+        let mut entropy = [0u8; AUTHORIZATION_ENTROPY];
+        let result = match getrandom::fill(&mut entropy) {
+            Ok(()) => Self::from_entropy(&entropy),
+            Err(_) => Err(ApiMisuse::NotEnoughEntropy {
+                required: AUTHORIZATION_ENTROPY,
+            }
+            .into()),
+        };
+        #[cfg(feature = "zeroize")]
+        zeroize::Zeroize::zeroize(&mut entropy);
+        result
+    }
+
+    /// The PKCE verifier (for the token request).
+    pub fn verifier(&self) -> &CodeVerifier {
+        &self.verifier
+    }
+
+    /// The state (for the authorization request and the callback check).
+    pub fn state(&self) -> &StateToken {
+        &self.state
+    }
+
+    /// The `S256` challenge of the verifier (for the authorization request).
+    pub fn challenge(&self) -> CodeChallenge {
+        self.verifier.challenge(ChallengeMethod::S256)
+    }
+
+    /// Splits into the verifier and the state, e.g. to move the verifier into the token
+    /// request once the state has been checked.
+    pub fn into_parts(self) -> (CodeVerifier, StateToken) {
+        (self.verifier, self.state)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // reason: tests
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s_state_1_at_least_128_bits() {
+        assert_eq!(
+            StateToken::from_entropy(&[1u8; 15]).unwrap_err(),
+            Error::ApiMisuse(ApiMisuse::NotEnoughEntropy { required: 16 })
+        );
+        let a = StateToken::from_entropy(&[1u8; 16]).unwrap();
+        assert_eq!(a.as_str().len(), MIN_STATE_LEN);
+        assert_eq!(
+            StateToken::from_entropy(&[1u8; 48]).unwrap().as_str().len(),
+            64
+        );
+        assert!(StateToken::from_entropy(&[1u8; 49]).is_err());
+    }
+
+    #[test]
+    fn s_state_2_missing_empty_mismatch() {
+        let s = StateToken::from_entropy(&[9u8; 16]).unwrap();
+        let good = std::string::String::from(s.as_str());
+        assert_eq!(s.verify(""), Err(CheckFailed::StateMissing.into()));
+        assert_eq!(s.verify("x"), Err(CheckFailed::StateMismatch.into()));
+        let mut flipped = good.clone().into_bytes();
+        flipped[21] ^= 1;
+        let flipped = std::string::String::from_utf8(flipped).unwrap();
+        assert_eq!(s.verify(&flipped), Err(CheckFailed::StateMismatch.into()));
+        assert_eq!(s.verify(&good), Ok(()));
+        assert_eq!(s.consume(None), Err(CheckFailed::StateMissing.into()));
+    }
+
+    #[test]
+    fn debug_is_redacted() {
+        let p = PendingAuthorization::from_entropy(&[3u8; 48]).unwrap();
+        let dbg = format!("{p:?}");
+        assert!(!dbg.contains(p.state().as_str()), "{dbg}");
+        assert!(!dbg.contains(p.verifier().secret()), "{dbg}");
+    }
+}

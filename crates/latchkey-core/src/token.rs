@@ -1,0 +1,1831 @@
+//! Token-endpoint requests and responses, for every grant and every dialect.
+//!
+//! **Requests.** A [`TokenRequest`] binds a [`Profile`] and a [`Client`] (and, for Kommo, the
+//! [`KommoAccount`] a checked callback produced) and writes each request — URL, optional
+//! `Authorization` header, body — into a caller buffer as an [`http::Request`]. The body
+//! encoding and the client authentication follow the profile ([`Profile::body_encoding`],
+//! [`Profile::client_auth`]):
+//!
+//! | profile | body | client with a secret | public client |
+//! |---|---|---|---|
+//! | RFC 6749 | form | `client_secret_basic` (default) or `client_secret_post` | `client_id` in the body |
+//! | CRM | JSON | `Authorization: Basic …` | `client_id` in the body |
+//! | Kommo | JSON | `client_id` + `client_secret` first in the body | refused ([`ApiMisuse::NoClientSecret`]) |
+//!
+//! The client secret only ever goes to the profile's own token, revocation or device host, or
+//! to the validated Kommo account host (TOK-1), only in the header or the body, never in a
+//! URL (TOK-2). Basic credentials are `base64(form_urlencode(id) ":" form_urlencode(secret))`
+//! (RFC 6749 §2.3.1, TOK-2) for every profile. Values are form- or JSON-escaped, so no
+//! value can add a parameter or a member, and header values are base64 (TOK-7).
+//!
+//! Single-use secrets are taken by move: the [`CodeVerifier`] by
+//! [`TokenRequest::authorization_code`] (PKCE-4) and the [`RefreshToken`] by
+//! [`TokenRequest::refresh`] (LIFE-2). The bytes stay in the request buffer, so a request
+//! can be re-sent as is (LIFE-9), but it cannot be rebuilt with the same secret.
+//!
+//! **Responses.** Every parser first rejects redirects (TOK-6) and bodies larger than
+//! [`MAX_RESPONSE_LEN`](crate::MAX_RESPONSE_LEN) (TOK-5). Bodies are validated as strict
+//! JSON (RFC 8259); a duplicated member this module reads is
+//! [`InvalidMessage::Duplicate`] (TOK-8), member names are compared after unescaping
+//! (`"access\u005ftoken"` *is* `access_token`), unknown members and nested values are
+//! ignored. Strings are unescaped exactly (`\/`, `\uXXXX`, surrogate pairs; TOK-3): a string
+//! without escapes is borrowed from the body, one with escapes is decoded into the caller's
+//! `scratch` buffer (too small → [`Error::BufferTooSmall`] with the total needed; a `scratch`
+//! as long as the body always suffices). Decoded strings never contain control characters
+//! ([`InvalidMessage::ControlCharacter`]) so nothing parsed here can inject a header line or
+//! a terminal escape; tokens are at most [`MAX_TOKEN_LEN`] bytes.
+//!
+//! ```
+//! use latchkey_core::http::Response;
+//! use latchkey_core::token::{TokenReply, parse_token_response};
+//!
+//! // RFC 6749 §5.1, with the token type a Bearer-only client expects.
+//! let body = br#"{"access_token":"2YotnFZFEjr1zCsicMWpAA","token_type":"Bearer",
+//!     "expires_in":3600,"refresh_token":"tGzv3JOkF0XG5Qx2TlKWIA"}"#;
+//! let mut scratch = [0u8; 0]; // no escapes in this body: nothing to decode
+//! let TokenReply::Token(token) = parse_token_response(Response::new(200, body), &mut scratch)?
+//! else {
+//!     unreachable!()
+//! };
+//! token.require_bearer()?;
+//! assert_eq!(token.expires_in(), Some(3600));
+//! let access: latchkey_core::token::AccessToken = token.access_token()?;
+//! assert_eq!(access.secret(), "2YotnFZFEjr1zCsicMWpAA");
+//! # Ok::<(), latchkey_core::Error>(())
+//! ```
+
+use core::fmt;
+
+use heapless::{String, Vec};
+
+use crate::callback::{AuthorizationCode, KommoAccount};
+use crate::client::Client;
+use crate::encode::{Writer, write_with};
+use crate::error::{
+    ApiMisuse, Capacity, CheckFailed, Error, ErrorKind, InvalidMessage, ServerError,
+    ServerMisbehaved,
+};
+use crate::http::{self, Method, Request, Response};
+use crate::json::{self, Key, Value};
+use crate::pkce::CodeVerifier;
+use crate::profile::{BodyEncoding, ClientAuth, Profile};
+use crate::{MAX_CLIENT_ID_LEN, MAX_SECRET_LEN, MAX_TOKEN_LEN};
+
+/// Default capacity of an owned [`AccessToken`] or [`RefreshToken`] (bytes): holds the
+/// 2–3 KB JWTs some servers issue (protocol.md §1). Pick another `N` for smaller targets.
+pub const DEFAULT_TOKEN_CAP: usize = 4096;
+/// Default capacity of an owned [`MfaToken`] or [`DeviceCode`] (bytes).
+pub const DEFAULT_CODE_CAP: usize = 1024;
+/// The polling interval when a device authorization response has none (RFC 8628 §3.2).
+pub const DEFAULT_DEVICE_INTERVAL: u64 = 5;
+/// The `grant_type` of the device flow's token request (RFC 8628 §3.4).
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+// ---------------------------------------------------------------------------------------
+// Owned secrets
+// ---------------------------------------------------------------------------------------
+
+macro_rules! secret_string {
+    ($(#[$doc:meta])* $name:ident, $field:literal, $cap:ident) => {
+        $(#[$doc])*
+        ///
+        /// `Debug` prints
+        #[doc = concat!("`", stringify!($name), "([redacted])`")]
+        /// and there is no `Display` (SEC-1): the text is reachable only through `secret()`.
+        /// With the `zeroize` feature the buffer is wiped on drop.
+        #[derive(PartialEq, Eq)]
+        pub struct $name<const N: usize = $cap>(String<N>);
+
+        impl<const N: usize> $name<N> {
+            /// Copies a token given as text (e.g. restored from storage).
+            ///
+            /// Empty is [`InvalidMessage::Empty`], a control character is
+            /// [`InvalidMessage::ControlCharacter`], more than `N` bytes is
+            /// [`Error::CapacityExceeded`] (`Capacity::Token`), never a truncation.
+            pub fn new(s: &str) -> Result<Self, Error> {
+                owned_secret(s, $field).map(Self)
+            }
+
+            /// The token itself, to send to the server. Never log or display it.
+            pub fn secret(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl<const N: usize> fmt::Debug for $name<N> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!(stringify!($name), "([redacted])"))
+            }
+        }
+
+        #[cfg(feature = "zeroize")]
+        impl<const N: usize> Drop for $name<N> {
+            fn drop(&mut self) {
+                crate::wipe(&mut self.0);
+            }
+        }
+    };
+}
+
+secret_string!(
+    /// An OAuth 2.0 access token (RFC 6749 §1.4), owned, at most `N` bytes.
+    ///
+    /// Access tokens are used many times until they expire, so this one is `Clone`.
+    AccessToken,
+    "access_token",
+    DEFAULT_TOKEN_CAP
+);
+
+impl<const N: usize> Clone for AccessToken<N> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+secret_string!(
+    /// A refresh token (RFC 6749 §1.5), owned, at most `N` bytes.
+    ///
+    /// It is single-use where servers rotate it (CRM, Kommo; RFC 9700 §4.14), so it is not
+    /// `Clone`, and [`TokenRequest::refresh`] consumes it by move (LIFE-2):
+    /// ```compile_fail
+    /// let t = latchkey_core::token::RefreshToken::<64>::new("r").unwrap();
+    /// let _copy = t.clone();
+    /// ```
+    RefreshToken,
+    "refresh_token",
+    DEFAULT_TOKEN_CAP
+);
+
+secret_string!(
+    /// The CRM `mfa_token` that ties the MFA steps to a password sign-in (protocol.md §2.3),
+    /// owned, at most `N` bytes. A secret (CRM-2): not `Clone`; drop it when the MFA step
+    /// ends.
+    MfaToken,
+    "mfa_token",
+    DEFAULT_CODE_CAP
+);
+
+secret_string!(
+    /// An RFC 8628 `device_code`, owned, at most `N` bytes. Polled with
+    /// [`TokenRequest::device_token`] until the user approves; not `Clone`.
+    DeviceCode,
+    "device_code",
+    DEFAULT_CODE_CAP
+);
+
+fn owned_secret<const N: usize>(s: &str, field: &'static str) -> Result<String<N>, Error> {
+    if s.is_empty() {
+        return Err(InvalidMessage::Empty(field).into());
+    }
+    if s.bytes().any(is_control) {
+        return Err(InvalidMessage::ControlCharacter.into());
+    }
+    String::try_from(s).map_err(|_| Error::CapacityExceeded {
+        what: Capacity::Token,
+        limit: N,
+    })
+}
+
+/// The second factor a CRM user binds (`mfa_type` of `/oauth/mfa/bind`).
+#[cfg(feature = "password-grant")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MfaType {
+    /// A TOTP authenticator app (`authenticator`).
+    Authenticator,
+    /// One-time codes by email (`email`).
+    Email,
+}
+
+#[cfg(feature = "password-grant")]
+impl MfaType {
+    /// The wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Authenticator => "authenticator",
+            Self::Email => "email",
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Requests
+// ---------------------------------------------------------------------------------------
+
+/// Builds token-endpoint requests for one client of one profile.
+///
+/// ```
+/// use latchkey_core::{Client, Profile};
+/// use latchkey_core::token::{RefreshToken, TokenRequest};
+///
+/// let profile = Profile::crm("https://portal.example", "https://api.example")?;
+/// let client = Client::new("my-app", "https://app.example/cb")?.with_secret("s3cret")?;
+/// let mut buf = [0u8; 512];
+/// let refresh = RefreshToken::<64>::new("tGzv3JOkF0XG5Qx2TlKWIA")?;
+/// let req = TokenRequest::new(&profile, &client)?.refresh(refresh, &mut buf)?;
+/// assert_eq!(req.url, "https://api.example/oauth/token");
+/// assert_eq!(req.body, br#"{"grant_type":"refresh_token","refresh_token":"tGzv3JOkF0XG5Qx2TlKWIA"}"#);
+/// # Ok::<(), latchkey_core::Error>(())
+/// ```
+///
+/// The password grant and the MFA steps exist only with the `password-grant` feature, and
+/// only for the CRM profile (CRM-3); without the feature this does not compile:
+#[cfg_attr(not(feature = "password-grant"), doc = "```compile_fail")]
+#[cfg_attr(feature = "password-grant", doc = "```")]
+/// # use latchkey_core::{Client, Profile, token::TokenRequest};
+/// let profile = Profile::crm("https://portal.example", "https://api.example")?;
+/// let client = Client::new("app", "https://app.example/cb")?.with_secret("s")?;
+/// let mut buf = [0u8; 256];
+/// let req = TokenRequest::new(&profile, &client)?.password("user", "pw", &mut buf)?;
+/// assert_eq!(req.url, "https://api.example/oauth/token");
+/// # Ok::<(), latchkey_core::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct TokenRequest<'a> {
+    profile: &'a Profile,
+    client: &'a Client,
+    account: Option<&'a KommoAccount>,
+}
+
+impl<'a> TokenRequest<'a> {
+    /// Requests for an RFC 6749 or CRM profile.
+    ///
+    /// A Kommo profile is [`ApiMisuse::NoEndpoint`]: its token host comes from the callback,
+    /// so use [`TokenRequest::kommo`] with the [`KommoAccount`] the checked callback gave
+    /// (REF-3). Kommo always needs a client secret ([`ApiMisuse::NoClientSecret`]).
+    pub fn new(profile: &'a Profile, client: &'a Client) -> Result<Self, Error> {
+        if matches!(profile, Profile::Kommo(_)) {
+            return Err(ApiMisuse::NoEndpoint("Kommo token (needs a KommoAccount)").into());
+        }
+        Ok(Self {
+            profile,
+            client,
+            account: None,
+        })
+    }
+
+    /// Requests for a Kommo account: `POST https://{account}/oauth2/access_token`.
+    ///
+    /// `account` must come from [`crate::callback::validate_referer`] (or a verified
+    /// callback) for this profile; it is checked again against the profile's allowlist
+    /// ([`CheckFailed::RefererNotAllowed`]), so no token request carrying the secret and the
+    /// code is built for another host (REF-3, TOK-1). A profile other than Kommo is
+    /// [`ApiMisuse::BadConfig`]; a client without a secret is [`ApiMisuse::NoClientSecret`].
+    pub fn kommo(
+        profile: &'a Profile,
+        client: &'a Client,
+        account: &'a KommoAccount,
+    ) -> Result<Self, Error> {
+        let Profile::Kommo(kommo) = profile else {
+            return Err(ApiMisuse::BadConfig("Kommo account with a non-Kommo profile").into());
+        };
+        if client.secret().is_none() {
+            return Err(ApiMisuse::NoClientSecret.into());
+        }
+        let host = account.host().as_bytes();
+        let allowed = kommo.referer_allowlist.iter().any(|suffix| {
+            let suffix = suffix.as_bytes();
+            suffix.first() == Some(&b'.')
+                && host.len() > suffix.len()
+                && host[host.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+        });
+        if !allowed
+            || !host
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        {
+            return Err(CheckFailed::RefererNotAllowed.into());
+        }
+        Ok(Self {
+            profile,
+            client,
+            account: Some(account),
+        })
+    }
+
+    /// The authorization code grant (RFC 6749 §4.1.3 + RFC 7636 §4.5). The verifier is
+    /// consumed: it cannot be sent twice (PKCE-4).
+    ///
+    /// - RFC 6749: form `grant_type=authorization_code&code=…&redirect_uri=…&code_verifier=…`
+    ///   (+ client authentication). `redirect_uri` is exactly the client's (CB-5).
+    /// - CRM: `POST {api}/oauth/token`, JSON `{"grant_type":"authorization_code","code":…,
+    ///   "code_verifier":…}` — exactly the members protocol.md §2.1 lists; the CRM API takes
+    ///   no `redirect_uri` here (so CB-5 is moot), and a public client adds `client_id`.
+    /// - Kommo: JSON `{client_id, client_secret, grant_type, code, redirect_uri}`
+    ///   (protocol.md §3.2). Kommo's token endpoint takes no `code_verifier`; the verifier is
+    ///   consumed and dropped all the same.
+    ///
+    /// A verifier cannot be reused after it was moved into a request:
+    /// ```compile_fail
+    /// # use latchkey_core::{Client, Profile, pkce::CodeVerifier, token::TokenRequest};
+    /// # fn f(p: &Profile, c: &Client, code: latchkey_core::callback::AuthorizationCode<'_>) {
+    /// let verifier = CodeVerifier::from_entropy(&[7u8; 32]).unwrap();
+    /// let t = TokenRequest::new(p, c).unwrap();
+    /// let (mut a, mut b) = ([0u8; 512], [0u8; 512]);
+    /// let _first = t.authorization_code(code, verifier, &mut a);
+    /// let _again = t.authorization_code(code, verifier, &mut b); // use of moved value
+    /// # }
+    /// ```
+    pub fn authorization_code<'b>(
+        &self,
+        code: AuthorizationCode<'_>,
+        verifier: CodeVerifier,
+        buf: &'b mut [u8],
+    ) -> Result<Request<'b>, Error> {
+        let code = code.secret();
+        let v = verifier.secret();
+        let redirect = self.client.redirect_uri();
+        match self.profile {
+            Profile::Rfc6749(_) => self.token_grant(
+                buf,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", code),
+                    ("redirect_uri", redirect),
+                    ("code_verifier", v),
+                ],
+            ),
+            Profile::Crm(_) => self.token_grant(
+                buf,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", code),
+                    ("code_verifier", v),
+                ],
+            ),
+            Profile::Kommo(_) => self.kommo_grant(
+                buf,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", code),
+                    ("redirect_uri", redirect),
+                ],
+            ),
+        }
+    }
+
+    /// The refresh token grant (RFC 6749 §6). The refresh token is consumed: servers that
+    /// rotate it (CRM, Kommo) accept it once, so it cannot be sent twice (LIFE-2).
+    ///
+    /// - RFC 6749: form `grant_type=refresh_token&refresh_token=…` (+ client authentication).
+    /// - CRM: JSON `{"grant_type":"refresh_token","refresh_token":…}` (protocol.md §2.4).
+    /// - Kommo: JSON `{client_id, client_secret, grant_type, refresh_token, redirect_uri}`.
+    pub fn refresh<'b, const N: usize>(
+        &self,
+        refresh: RefreshToken<N>,
+        buf: &'b mut [u8],
+    ) -> Result<Request<'b>, Error> {
+        let r = refresh.secret();
+        match self.profile {
+            Profile::Rfc6749(_) | Profile::Crm(_) => self.token_grant(
+                buf,
+                &[("grant_type", "refresh_token"), ("refresh_token", r)],
+            ),
+            Profile::Kommo(_) => self.kommo_grant(
+                buf,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", r),
+                    ("redirect_uri", self.client.redirect_uri()),
+                ],
+            ),
+        }
+    }
+
+    /// Revokes a refresh token (and, on most servers, its grant).
+    ///
+    /// - RFC 7009: form `token=…&token_type_hint=refresh_token` to the profile's revocation
+    ///   endpoint ([`ApiMisuse::NoEndpoint`] if none is configured).
+    /// - CRM: `POST {api}/oauth/revoke`, JSON `{"refresh_token":…}` (protocol.md §2.4).
+    /// - Kommo documents no revocation: [`ApiMisuse::NoEndpoint`].
+    ///
+    /// Forget every local token whatever the outcome (LIFE-5); see
+    /// [`parse_revocation_response`].
+    pub fn revoke<'b, const N: usize>(
+        &self,
+        refresh: &RefreshToken<N>,
+        buf: &'b mut [u8],
+    ) -> Result<Request<'b>, Error> {
+        let r = refresh.secret();
+        match self.profile {
+            Profile::Rfc6749(p) => {
+                let url = p
+                    .revocation
+                    .as_ref()
+                    .ok_or(ApiMisuse::NoEndpoint("revocation"))?;
+                let url = Url::plain(url.as_str());
+                self.send(
+                    buf,
+                    url,
+                    &[("token", r), ("token_type_hint", "refresh_token")],
+                    &[],
+                )
+            }
+            Profile::Crm(c) => self.send(
+                buf,
+                Url::path(c.api.base(), "/oauth/revoke"),
+                &[("refresh_token", r)],
+                &[],
+            ),
+            Profile::Kommo(_) => Err(ApiMisuse::NoEndpoint("revocation (Kommo has none)").into()),
+        }
+    }
+
+    /// The client credentials grant (RFC 6749 §4.4): `grant_type=client_credentials` and the
+    /// client's `scope` if any. RFC 6749 profiles only ([`ApiMisuse::NoEndpoint`] otherwise);
+    /// needs a client secret ([`ApiMisuse::NoClientSecret`]).
+    pub fn client_credentials<'b>(&self, buf: &'b mut [u8]) -> Result<Request<'b>, Error> {
+        let Profile::Rfc6749(p) = self.profile else {
+            return Err(ApiMisuse::NoEndpoint("client credentials (RFC 6749 only)").into());
+        };
+        if self.client.secret().is_none() {
+            return Err(ApiMisuse::NoClientSecret.into());
+        }
+        let scope = self.client.scope();
+        let scope_param: &[(&str, &str)] = if scope.is_empty() {
+            &[]
+        } else {
+            &[("scope", scope)]
+        };
+        self.send(
+            buf,
+            Url::plain(p.token.as_str()),
+            &[("grant_type", "client_credentials")],
+            scope_param,
+        )
+    }
+
+    /// The RFC 8628 §3.1 device authorization request: form `client_id=…&scope=…` (scope
+    /// omitted when empty) to the profile's device authorization endpoint. RFC 6749 profiles
+    /// only; [`ApiMisuse::NoEndpoint`] when none is configured.
+    pub fn device_authorization<'b>(&self, buf: &'b mut [u8]) -> Result<Request<'b>, Error> {
+        let Profile::Rfc6749(p) = self.profile else {
+            return Err(ApiMisuse::NoEndpoint("device authorization (RFC 6749 only)").into());
+        };
+        let url = p
+            .device_authorization
+            .as_ref()
+            .ok_or(ApiMisuse::NoEndpoint("device authorization"))?;
+        let scope = self.client.scope();
+        let scope_param: &[(&str, &str)] = if scope.is_empty() {
+            &[]
+        } else {
+            &[("scope", scope)]
+        };
+        // The client identifies itself first, as in RFC 8628 §3.1's example.
+        self.send_auth_first(buf, Url::plain(url.as_str()), scope_param)
+    }
+
+    /// The RFC 8628 §3.4 device access token request: form
+    /// `grant_type=urn:ietf:params:oauth:grant-type:device_code&device_code=…` (+ client
+    /// authentication; a public device client sends `client_id`). Polled until the user
+    /// approves, so the device code is borrowed. RFC 6749 profiles only.
+    pub fn device_token<'b, const N: usize>(
+        &self,
+        device_code: &DeviceCode<N>,
+        buf: &'b mut [u8],
+    ) -> Result<Request<'b>, Error> {
+        if !matches!(self.profile, Profile::Rfc6749(_)) {
+            return Err(ApiMisuse::NoEndpoint("device grant (RFC 6749 only)").into());
+        }
+        self.token_grant(
+            buf,
+            &[
+                ("grant_type", DEVICE_CODE_GRANT),
+                ("device_code", device_code.secret()),
+            ],
+        )
+    }
+
+    /// A request to the token endpoint with `params` followed by the client authentication.
+    fn token_grant<'b>(
+        &self,
+        buf: &'b mut [u8],
+        params: &[(&str, &str)],
+    ) -> Result<Request<'b>, Error> {
+        let url = match self.profile {
+            Profile::Rfc6749(p) => Url::plain(p.token.as_str()),
+            Profile::Crm(c) => Url::path(c.api.base(), "/oauth/token"),
+            Profile::Kommo(_) => return Err(ApiMisuse::NoEndpoint("Kommo token").into()),
+        };
+        self.send(buf, url, params, &[])
+    }
+
+    /// A Kommo token request: client id and secret first in the JSON body (§3.2).
+    fn kommo_grant<'b>(
+        &self,
+        buf: &'b mut [u8],
+        params: &[(&str, &str)],
+    ) -> Result<Request<'b>, Error> {
+        let (Some(account), Some(secret)) = (self.account, self.client.secret()) else {
+            // Unreachable through the constructors: `kommo` checks both.
+            return Err(ApiMisuse::NoClientSecret.into());
+        };
+        let auth = [
+            ("client_id", self.client.id()),
+            ("client_secret", secret.secret()),
+        ];
+        build(
+            buf,
+            BodyEncoding::Json,
+            Url::kommo(account.host()),
+            None,
+            &[&auth, params],
+        )
+    }
+
+    /// Client authentication per profile, then `params`, then `tail`.
+    fn send<'b>(
+        &self,
+        buf: &'b mut [u8],
+        url: Url<'_>,
+        params: &[(&str, &str)],
+        tail: &[(&str, &str)],
+    ) -> Result<Request<'b>, Error> {
+        let (basic, auth_params) = self.client_auth()?;
+        let n = auth_params.len();
+        build(
+            buf,
+            self.profile.body_encoding(),
+            url,
+            basic.as_ref().map(|b| b.as_bytes()),
+            &[params, tail, &auth_params[..n]],
+        )
+    }
+
+    fn send_auth_first<'b>(
+        &self,
+        buf: &'b mut [u8],
+        url: Url<'_>,
+        params: &[(&str, &str)],
+    ) -> Result<Request<'b>, Error> {
+        let (basic, auth_params) = self.client_auth()?;
+        build(
+            buf,
+            self.profile.body_encoding(),
+            url,
+            basic.as_ref().map(|b| b.as_bytes()),
+            &[&auth_params[..], params],
+        )
+    }
+
+    /// The Basic credentials (form-encoded `id:secret`, not yet base64) or the body
+    /// parameters that authenticate this client.
+    fn client_auth(&self) -> Result<ClientAuthParts<'a>, Error> {
+        let mut params = Vec::new();
+        let id = self.client.id();
+        let auth = match self.client.secret() {
+            None => ClientAuth::None,
+            Some(_) => self.profile.client_auth(),
+        };
+        let mut basic = None;
+        match (auth, self.client.secret()) {
+            (ClientAuth::Basic, Some(secret)) => {
+                basic = Some(BasicCredentials::new(id, secret.secret())?);
+            }
+            (ClientAuth::Post, Some(secret)) => {
+                push(&mut params, ("client_id", id))?;
+                push(&mut params, ("client_secret", secret.secret()))?;
+            }
+            _ => push(&mut params, ("client_id", id))?,
+        }
+        Ok((basic, params))
+    }
+}
+
+#[cfg(feature = "password-grant")]
+impl TokenRequest<'_> {
+    /// CRM only, `password-grant` feature: the resource owner password credentials grant,
+    /// `POST {api}/oauth/token` JSON `{"grant_type":"password","username":…,"password":…}`.
+    ///
+    /// **Discouraged**: RFC 9700 §2.4 says this grant MUST NOT be used, because it hands
+    /// the user's password to the client. It exists only for the CRM profile's confidential
+    /// clients (CRM-3). Other profiles are [`ApiMisuse::NoEndpoint`]; a client without a
+    /// secret is [`ApiMisuse::NoClientSecret`]. The reply may be
+    /// [`TokenReply::MfaRequired`].
+    pub fn password<'b>(
+        &self,
+        username: &str,
+        password: &str,
+        buf: &'b mut [u8],
+    ) -> Result<Request<'b>, Error> {
+        self.crm(
+            buf,
+            "/oauth/token",
+            &[
+                ("grant_type", "password"),
+                ("username", username),
+                ("password", password),
+            ],
+        )
+    }
+
+    /// CRM only, `password-grant` feature: verifies an MFA code, `/oauth/mfa/verify`
+    /// `{mfa_token, otp_code}`; the reply is a token response.
+    pub fn mfa_verify<'b, const N: usize>(
+        &self,
+        mfa_token: &MfaToken<N>,
+        otp_code: &str,
+        buf: &'b mut [u8],
+    ) -> Result<Request<'b>, Error> {
+        self.crm(
+            buf,
+            "/oauth/mfa/verify",
+            &[("mfa_token", mfa_token.secret()), ("otp_code", otp_code)],
+        )
+    }
+
+    /// CRM only, `password-grant` feature: asks for the TOTP secret to enrol an
+    /// authenticator, `/oauth/mfa/secret` `{mfa_token}`; see [`parse_mfa_secret_response`].
+    pub fn mfa_secret<'b, const N: usize>(
+        &self,
+        mfa_token: &MfaToken<N>,
+        buf: &'b mut [u8],
+    ) -> Result<Request<'b>, Error> {
+        self.crm(
+            buf,
+            "/oauth/mfa/secret",
+            &[("mfa_token", mfa_token.secret())],
+        )
+    }
+
+    /// CRM only, `password-grant` feature: sends an email OTP, `/oauth/mfa/email/send`
+    /// `{mfa_token}`; see [`parse_ack_response`].
+    pub fn mfa_email_send<'b, const N: usize>(
+        &self,
+        mfa_token: &MfaToken<N>,
+        buf: &'b mut [u8],
+    ) -> Result<Request<'b>, Error> {
+        self.crm(
+            buf,
+            "/oauth/mfa/email/send",
+            &[("mfa_token", mfa_token.secret())],
+        )
+    }
+
+    /// CRM only, `password-grant` feature: binds and enables a second factor,
+    /// `/oauth/mfa/bind` `{mfa_token, mfa_type, otp_code}`; see [`parse_ack_response`].
+    pub fn mfa_bind<'b, const N: usize>(
+        &self,
+        mfa_token: &MfaToken<N>,
+        mfa_type: MfaType,
+        otp_code: &str,
+        buf: &'b mut [u8],
+    ) -> Result<Request<'b>, Error> {
+        self.crm(
+            buf,
+            "/oauth/mfa/bind",
+            &[
+                ("mfa_token", mfa_token.secret()),
+                ("mfa_type", mfa_type.as_str()),
+                ("otp_code", otp_code),
+            ],
+        )
+    }
+
+    /// CRM only, `password-grant` feature: asks to deactivate MFA,
+    /// `/oauth/mfa/deactivation/request` `{mfa_token}`; see [`parse_ack_response`].
+    pub fn mfa_deactivation_request<'b, const N: usize>(
+        &self,
+        mfa_token: &MfaToken<N>,
+        buf: &'b mut [u8],
+    ) -> Result<Request<'b>, Error> {
+        self.crm(
+            buf,
+            "/oauth/mfa/deactivation/request",
+            &[("mfa_token", mfa_token.secret())],
+        )
+    }
+
+    /// CRM only, `password-grant` feature: starts a password reset, `/oauth/forget`
+    /// `{username}`; see [`parse_ack_response`] (`rate_limit_exceeded` is a 400).
+    pub fn forget_password<'b>(
+        &self,
+        username: &str,
+        buf: &'b mut [u8],
+    ) -> Result<Request<'b>, Error> {
+        self.crm(buf, "/oauth/forget", &[("username", username)])
+    }
+
+    /// A CRM-only confidential-client JSON request to `{api}{path}` (CRM-3).
+    fn crm<'b>(
+        &self,
+        buf: &'b mut [u8],
+        path: &str,
+        params: &[(&str, &str)],
+    ) -> Result<Request<'b>, Error> {
+        let Profile::Crm(c) = self.profile else {
+            return Err(ApiMisuse::NoEndpoint("password grant and MFA (CRM only)").into());
+        };
+        if self.client.secret().is_none() {
+            return Err(ApiMisuse::NoClientSecret.into());
+        }
+        self.send(buf, Url::path(c.api.base(), path), params, &[])
+    }
+}
+
+/// How a request authenticates the client: Basic credentials and/or body parameters.
+type ClientAuthParts<'a> = (Option<BasicCredentials>, Vec<(&'a str, &'a str), 2>);
+
+fn push<'a>(v: &mut Vec<(&'a str, &'a str), 2>, p: (&'a str, &'a str)) -> Result<(), Error> {
+    // Never more than two client-authentication parameters.
+    v.push(p)
+        .map_err(|_| ApiMisuse::BadConfig("client authentication").into())
+}
+
+/// A URL as up to three parts written back to back.
+#[derive(Clone, Copy)]
+struct Url<'a>([&'a str; 3]);
+
+impl<'a> Url<'a> {
+    fn plain(url: &'a str) -> Self {
+        Self([url, "", ""])
+    }
+
+    fn path(base: &'a str, path: &'a str) -> Self {
+        Self([base, path, ""])
+    }
+
+    fn kommo(host: &'a str) -> Self {
+        Self(["https://", host, "/oauth2/access_token"])
+    }
+}
+
+/// `form_urlencode(id) ":" form_urlencode(secret)` (RFC 6749 §2.3.1), held on the stack
+/// only while the request is written; wiped on drop under `zeroize`.
+struct BasicCredentials {
+    buf: [u8; BASIC_CAP],
+    len: usize,
+}
+
+/// Form encoding at most triples each byte.
+const BASIC_CAP: usize = 3 * MAX_CLIENT_ID_LEN + 1 + 3 * MAX_SECRET_LEN;
+
+impl BasicCredentials {
+    fn new(id: &str, secret: &str) -> Result<Self, Error> {
+        let mut buf = [0u8; BASIC_CAP];
+        let len = write_with(&mut buf, |w| {
+            w.form(id);
+            w.str(":");
+            w.form(secret);
+            Ok(())
+        })?;
+        Ok(Self { buf, len })
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or_default()
+    }
+}
+
+#[cfg(feature = "zeroize")]
+impl Drop for BasicCredentials {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.buf);
+    }
+}
+
+/// Writes a POST request: URL parts, optional `Basic` credentials, and the parameter groups
+/// as one form or JSON body.
+fn build<'b>(
+    buf: &'b mut [u8],
+    enc: BodyEncoding,
+    url: Url<'_>,
+    basic: Option<&[u8]>,
+    groups: &[&[(&str, &str)]],
+) -> Result<Request<'b>, Error> {
+    let content_type = match enc {
+        BodyEncoding::Form => http::CONTENT_TYPE_FORM,
+        BodyEncoding::Json => http::CONTENT_TYPE_JSON,
+    };
+    let authorization = basic.map(|creds| {
+        move |w: &mut Writer<'_>| {
+            w.str("Basic ");
+            w.base64(creds);
+            Ok(())
+        }
+    });
+    http::build_request(
+        buf,
+        Method::Post,
+        Some(content_type),
+        |w| {
+            for part in url.0 {
+                w.str(part);
+            }
+            Ok(())
+        },
+        authorization,
+        |w| {
+            write_body(w, enc, groups);
+            Ok(())
+        },
+    )
+}
+
+fn write_body(w: &mut Writer<'_>, enc: BodyEncoding, groups: &[&[(&str, &str)]]) {
+    let mut first = true;
+    if enc == BodyEncoding::Json {
+        w.str("{");
+    }
+    for &(name, value) in groups.iter().flat_map(|g| g.iter()) {
+        match enc {
+            BodyEncoding::Form => {
+                if !first {
+                    w.str("&");
+                }
+                w.form(name);
+                w.str("=");
+                w.form(value);
+            }
+            BodyEncoding::Json => {
+                if !first {
+                    w.str(",");
+                }
+                w.json_str(name);
+                w.str(":");
+                w.json_str(value);
+            }
+        }
+        first = false;
+    }
+    if enc == BodyEncoding::Json {
+        w.str("}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Responses
+// ---------------------------------------------------------------------------------------
+
+/// What a token endpoint answered (authorization code, refresh, password, MFA verify,
+/// device and client credentials grants).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum TokenReply<'b> {
+    /// A `200 OK` token response (RFC 6749 §5.1). Check the token type with
+    /// [`TokenResponse::require_bearer`] before using it.
+    Token(TokenResponse<'b>),
+    /// CRM: "Multi-factor authentication required" — continue with the MFA steps.
+    MfaRequired(MfaRequired<'b>),
+    /// An OAuth error response (RFC 6749 §5.2, RFC 8628 §3.5).
+    Error(ErrorResponse<'b>),
+}
+
+impl<'b> TokenReply<'b> {
+    /// The token response, or the error as an [`Error::ServerError`] (an MFA requirement is
+    /// `invalid_grant` with its status).
+    pub fn into_result(self) -> Result<TokenResponse<'b>, Error> {
+        match self {
+            Self::Token(t) => Ok(t),
+            Self::MfaRequired(m) => Err(Error::ServerError(ServerError {
+                code: m.code.map_or(ErrorKind::InvalidGrant, |c| c.kind()),
+                status: m.status,
+            })),
+            Self::Error(e) => Err(e.to_error()),
+        }
+    }
+}
+
+/// A successful token response (RFC 6749 §5.1), borrowing already-decoded strings.
+///
+/// `Debug` redacts the tokens (SEC-1).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TokenResponse<'b> {
+    access_token: &'b str,
+    token_type: &'b str,
+    expires_in: Option<u64>,
+    refresh_token: Option<&'b str>,
+    scope: Option<&'b str>,
+}
+
+impl<'b> TokenResponse<'b> {
+    /// An owned copy of the access token; longer than `N` is [`Error::CapacityExceeded`].
+    pub fn access_token<const N: usize>(&self) -> Result<AccessToken<N>, Error> {
+        AccessToken::new(self.access_token)
+    }
+
+    /// The access token text, borrowed (zero-copy). A secret: never log it.
+    pub fn access_token_secret(&self) -> &'b str {
+        self.access_token
+    }
+
+    /// An owned copy of the refresh token, if the server issued one. Persist it before
+    /// dropping the old one (LIFE-2).
+    pub fn refresh_token<const N: usize>(&self) -> Result<Option<RefreshToken<N>>, Error> {
+        self.refresh_token.map(RefreshToken::new).transpose()
+    }
+
+    /// The refresh token text, borrowed. A secret: never log it.
+    pub fn refresh_token_secret(&self) -> Option<&'b str> {
+        self.refresh_token
+    }
+
+    /// The `token_type` as sent (any value parses, e.g. RFC 6749 §5.1's `example`).
+    pub fn token_type(&self) -> &'b str {
+        self.token_type
+    }
+
+    /// Whether `token_type` is `Bearer`, compared case-insensitively (TOK-3).
+    pub fn is_bearer(&self) -> bool {
+        self.token_type.eq_ignore_ascii_case("bearer")
+    }
+
+    /// [`ServerMisbehaved::UnsupportedTokenType`] unless the token is a Bearer token — the
+    /// only kind latchkey can use (RFC 6750).
+    pub fn require_bearer(&self) -> Result<(), Error> {
+        if self.is_bearer() {
+            Ok(())
+        } else {
+            Err(ServerMisbehaved::UnsupportedTokenType.into())
+        }
+    }
+
+    /// `expires_in` in seconds, if sent (a number or, as some servers send it, a string of
+    /// digits; TOK-8). Compute the expiry from the time the request was sent (LIFE-8).
+    pub fn expires_in(&self) -> Option<u64> {
+        self.expires_in
+    }
+
+    /// The granted `scope`, if the server sent one.
+    pub fn scope(&self) -> Option<&'b str> {
+        self.scope
+    }
+}
+
+impl fmt::Debug for TokenResponse<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &Redacted)
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("refresh_token", &self.refresh_token.map(|_| Redacted))
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+/// CRM: the password grant needs a second factor (protocol.md §2.3).
+///
+/// The CRM documents this as a 400 `invalid_grant` "Multi-factor authentication required"
+/// carrying an `mfa_token`, but not *where* the token sits. latchkey accepts it as a
+/// top-level member of an error body (any non-2xx with `error` and `mfa_token`) or of a
+/// `200` body that has `mfa_token` and no `access_token`. `Debug` redacts the token
+/// (CRM-2).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct MfaRequired<'b> {
+    mfa_token: &'b str,
+    code: Option<ErrorCode<'b>>,
+    description: Option<&'b str>,
+    status: u16,
+}
+
+impl<'b> MfaRequired<'b> {
+    /// An owned copy of the MFA token for the next step.
+    pub fn mfa_token<const N: usize>(&self) -> Result<MfaToken<N>, Error> {
+        MfaToken::new(self.mfa_token)
+    }
+
+    /// The MFA token text, borrowed. A secret (CRM-2).
+    pub fn mfa_token_secret(&self) -> &'b str {
+        self.mfa_token
+    }
+
+    /// The error code, when it came as an error response (usually `invalid_grant`).
+    pub fn code(&self) -> Option<ErrorCode<'b>> {
+        self.code
+    }
+
+    /// The `error_description`, if any.
+    pub fn description(&self) -> Option<&'b str> {
+        self.description
+    }
+
+    /// The HTTP status it came with.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+}
+
+impl fmt::Debug for MfaRequired<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MfaRequired")
+            .field("mfa_token", &Redacted)
+            .field("code", &self.code)
+            .field("description", &self.description)
+            .field("status", &self.status)
+            .finish()
+    }
+}
+
+/// An OAuth 2.0 error response (RFC 6749 §5.2), with decoded text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorResponse<'b> {
+    /// The `error` code (open: unknown codes are [`ErrorCode::Other`]).
+    pub code: ErrorCode<'b>,
+    /// `error_description`, if sent.
+    pub description: Option<&'b str>,
+    /// `error_uri`, if sent. Show it; never open it automatically.
+    pub uri: Option<&'b str>,
+    /// The HTTP status it came with.
+    pub status: u16,
+}
+
+impl ErrorResponse<'_> {
+    /// This error as the crate's [`Error::ServerError`] (the description is dropped: errors
+    /// carry no server text).
+    pub fn to_error(&self) -> Error {
+        Error::ServerError(ServerError {
+            code: self.code.kind(),
+            status: self.status,
+        })
+    }
+}
+
+impl From<ErrorResponse<'_>> for Error {
+    fn from(e: ErrorResponse<'_>) -> Self {
+        e.to_error()
+    }
+}
+
+/// An OAuth 2.0 error code: the registered values (RFC 6749 §5.2, RFC 7009, RFC 8628, the
+/// CRM's `rate_limit_exceeded`) plus [`ErrorCode::Other`] for any extension value.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode<'a> {
+    /// `invalid_request`
+    InvalidRequest,
+    /// `invalid_client`
+    InvalidClient,
+    /// `invalid_grant` (on refresh: the session is over, LIFE-3)
+    InvalidGrant,
+    /// `unauthorized_client`
+    UnauthorizedClient,
+    /// `unsupported_grant_type`
+    UnsupportedGrantType,
+    /// `invalid_scope`
+    InvalidScope,
+    /// `access_denied`
+    AccessDenied,
+    /// `unsupported_response_type`
+    UnsupportedResponseType,
+    /// `server_error`
+    ServerError,
+    /// `temporarily_unavailable`
+    TemporarilyUnavailable,
+    /// `authorization_pending` (RFC 8628)
+    AuthorizationPending,
+    /// `slow_down` (RFC 8628: add 5 s to the interval)
+    SlowDown,
+    /// `expired_token` (RFC 8628)
+    ExpiredToken,
+    /// `unsupported_token_type` (RFC 7009)
+    UnsupportedTokenType,
+    /// `rate_limit_exceeded` (CRM forgot-password)
+    RateLimitExceeded,
+    /// Any other value, as sent.
+    Other(&'a str),
+}
+
+impl<'a> ErrorCode<'a> {
+    /// The code for a wire value.
+    pub fn from_code(code: &'a str) -> Self {
+        match ErrorKind::from_code(code) {
+            ErrorKind::InvalidRequest => Self::InvalidRequest,
+            ErrorKind::InvalidClient => Self::InvalidClient,
+            ErrorKind::InvalidGrant => Self::InvalidGrant,
+            ErrorKind::UnauthorizedClient => Self::UnauthorizedClient,
+            ErrorKind::UnsupportedGrantType => Self::UnsupportedGrantType,
+            ErrorKind::InvalidScope => Self::InvalidScope,
+            ErrorKind::AccessDenied => Self::AccessDenied,
+            ErrorKind::UnsupportedResponseType => Self::UnsupportedResponseType,
+            ErrorKind::ServerError => Self::ServerError,
+            ErrorKind::TemporarilyUnavailable => Self::TemporarilyUnavailable,
+            ErrorKind::AuthorizationPending => Self::AuthorizationPending,
+            ErrorKind::SlowDown => Self::SlowDown,
+            ErrorKind::ExpiredToken => Self::ExpiredToken,
+            ErrorKind::UnsupportedTokenType => Self::UnsupportedTokenType,
+            ErrorKind::RateLimitExceeded => Self::RateLimitExceeded,
+            _ => Self::Other(code),
+        }
+    }
+
+    /// The copyable kind ([`ErrorKind::Other`] for unknown codes).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::InvalidRequest => ErrorKind::InvalidRequest,
+            Self::InvalidClient => ErrorKind::InvalidClient,
+            Self::InvalidGrant => ErrorKind::InvalidGrant,
+            Self::UnauthorizedClient => ErrorKind::UnauthorizedClient,
+            Self::UnsupportedGrantType => ErrorKind::UnsupportedGrantType,
+            Self::InvalidScope => ErrorKind::InvalidScope,
+            Self::AccessDenied => ErrorKind::AccessDenied,
+            Self::UnsupportedResponseType => ErrorKind::UnsupportedResponseType,
+            Self::ServerError => ErrorKind::ServerError,
+            Self::TemporarilyUnavailable => ErrorKind::TemporarilyUnavailable,
+            Self::AuthorizationPending => ErrorKind::AuthorizationPending,
+            Self::SlowDown => ErrorKind::SlowDown,
+            Self::ExpiredToken => ErrorKind::ExpiredToken,
+            Self::UnsupportedTokenType => ErrorKind::UnsupportedTokenType,
+            Self::RateLimitExceeded => ErrorKind::RateLimitExceeded,
+            Self::Other(_) => ErrorKind::Other,
+        }
+    }
+
+    /// The code as sent.
+    pub fn as_str(&self) -> &'a str {
+        match self {
+            Self::Other(s) => s,
+            known => known.kind().as_str(),
+        }
+    }
+}
+
+/// An endpoint's answer: its success value, or an OAuth error response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Reply<'b, T> {
+    /// The endpoint did what was asked.
+    Success(T),
+    /// An OAuth error response.
+    Error(ErrorResponse<'b>),
+}
+
+impl<T> Reply<'_, T> {
+    /// The success value, or the error as an [`Error::ServerError`].
+    pub fn into_result(self) -> Result<T, Error> {
+        match self {
+            Self::Success(t) => Ok(t),
+            Self::Error(e) => Err(e.to_error()),
+        }
+    }
+}
+
+/// An RFC 8628 §3.2 device authorization response. `Debug` redacts the device code.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct DeviceAuthorizationResponse<'b> {
+    device_code: &'b str,
+    user_code: &'b str,
+    verification_uri: &'b str,
+    verification_uri_complete: Option<&'b str>,
+    expires_in: u64,
+    interval: u64,
+}
+
+impl<'b> DeviceAuthorizationResponse<'b> {
+    /// An owned copy of the device code, for polling.
+    pub fn device_code<const N: usize>(&self) -> Result<DeviceCode<N>, Error> {
+        DeviceCode::new(self.device_code)
+    }
+
+    /// The device code text, borrowed. A secret: never show it.
+    pub fn device_code_secret(&self) -> &'b str {
+        self.device_code
+    }
+
+    /// The code the user types, to be shown as given (DEV-2).
+    pub fn user_code(&self) -> &'b str {
+        self.user_code
+    }
+
+    /// Where the user goes; show it, never open it with added parameters (DEV-2).
+    pub fn verification_uri(&self) -> &'b str {
+        self.verification_uri
+    }
+
+    /// The URI with the user code in it, if sent (for a QR code).
+    pub fn verification_uri_complete(&self) -> Option<&'b str> {
+        self.verification_uri_complete
+    }
+
+    /// Lifetime of the device and user codes in seconds.
+    pub fn expires_in(&self) -> u64 {
+        self.expires_in
+    }
+
+    /// The minimum polling interval in seconds ([`DEFAULT_DEVICE_INTERVAL`] when absent).
+    pub fn interval(&self) -> u64 {
+        self.interval
+    }
+}
+
+impl fmt::Debug for DeviceAuthorizationResponse<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceAuthorizationResponse")
+            .field("device_code", &Redacted)
+            .field("user_code", &self.user_code)
+            .field("verification_uri", &self.verification_uri)
+            .field("verification_uri_complete", &self.verification_uri_complete)
+            .field("expires_in", &self.expires_in)
+            .field("interval", &self.interval)
+            .finish()
+    }
+}
+
+/// The CRM `/oauth/mfa/secret` response `{mfa_secret}`: a TOTP secret to enrol an
+/// authenticator (shown once as an `otpauth://` QR code). `Debug` redacts it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct MfaSecretResponse<'b> {
+    mfa_secret: &'b str,
+}
+
+impl<'b> MfaSecretResponse<'b> {
+    /// The TOTP secret. Show it to the user once; never log or store it.
+    pub fn secret(&self) -> &'b str {
+        self.mfa_secret
+    }
+}
+
+impl fmt::Debug for MfaSecretResponse<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MfaSecretResponse([redacted])")
+    }
+}
+
+/// The outcome of a revocation request (RFC 7009 §2.2, CRM `/oauth/revoke`).
+///
+/// Whatever it is, forget every local token (LIFE-5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum RevocationReply<'b> {
+    /// `2xx`: revoked, or the server did not know the token — done either way, whatever the
+    /// body says (TOK-9).
+    Revoked,
+    /// `503`: the server could not revoke now, so **the token is still live** (RFC 7009
+    /// §2.2.1). Report it and retry after `retry_after` seconds, if the adapter passed the
+    /// `Retry-After` header in (TOK-9).
+    Unavailable {
+        /// Seconds to wait, from the response's `Retry-After` header.
+        retry_after: Option<u64>,
+    },
+    /// An OAuth error response (e.g. `unsupported_token_type`, `invalid_client`).
+    Error(ErrorResponse<'b>),
+}
+
+/// Parses a token endpoint response (RFC 6749 §5.1/§5.2, RFC 8628 §3.5, CRM, Kommo).
+///
+/// Strings are decoded into `scratch` when they hold escapes (see the module docs).
+///
+/// - 3xx → [`ServerMisbehaved::Redirect`] (TOK-6); a body over
+///   [`MAX_RESPONSE_LEN`](crate::MAX_RESPONSE_LEN) → [`ServerMisbehaved::ResponseTooLarge`]
+///   (TOK-5).
+/// - `200`: `access_token` (required: else [`ServerMisbehaved::MissingField`]),
+///   `token_type` (required, any value; check it with [`TokenResponse::require_bearer`]),
+///   `expires_in` (optional; a non-negative integer or a string of digits, out of range →
+///   [`InvalidMessage::NumberOutOfRange`], TOK-3/8), `refresh_token`, `scope` (optional;
+///   `null` and an empty `refresh_token` count as absent). A `200` with an `error` member is
+///   [`ServerMisbehaved::ErrorInSuccess`] (TOK-4): the server broke the protocol, and its
+///   error text is not trusted further. A `200` with `mfa_token` and no `access_token` is
+///   [`TokenReply::MfaRequired`]. Other 2xx → [`ServerMisbehaved::UnexpectedStatus`].
+/// - Any other status with a JSON object that has a string `error` →
+///   [`TokenReply::Error`] (or [`TokenReply::MfaRequired`] when it also has `mfa_token`).
+///   A status with any other body (an HTML 502 page, say) →
+///   [`ServerMisbehaved::UnexpectedStatus`].
+/// - Duplicate members → [`InvalidMessage::Duplicate`] (TOK-8); invalid JSON →
+///   [`InvalidMessage::BadJson`]; invalid escapes → [`InvalidMessage::BadJsonEscape`];
+///   a token over [`MAX_TOKEN_LEN`] → [`Error::CapacityExceeded`].
+pub fn parse_token_response<'b>(
+    resp: Response<'b>,
+    scratch: &'b mut [u8],
+) -> Result<TokenReply<'b>, Error> {
+    resp.check()?;
+    if !is_success(resp.status) {
+        let fields = match error_fields(resp)? {
+            Some(f) => f,
+            None => return Err(ServerMisbehaved::UnexpectedStatus(resp.status).into()),
+        };
+        let mut s = Scratch::new(scratch);
+        let error = error_response(&fields, resp.status, &mut s)?;
+        let mfa_token = fields.token(F::MfaToken, &mut s)?;
+        s.finish()?;
+        return Ok(match mfa_token {
+            Some(mfa_token) => TokenReply::MfaRequired(MfaRequired {
+                mfa_token,
+                code: Some(error.code),
+                description: error.description,
+                status: resp.status,
+            }),
+            None => TokenReply::Error(error),
+        });
+    }
+    if resp.status != 200 {
+        return Err(ServerMisbehaved::UnexpectedStatus(resp.status).into());
+    }
+    let fields = Fields::collect(resp.body)?;
+    if fields.get(F::Error).is_some() {
+        return Err(ServerMisbehaved::ErrorInSuccess.into());
+    }
+    let mut s = Scratch::new(scratch);
+    let access_token = fields.token(F::AccessToken, &mut s)?;
+    let mfa_token = fields.token(F::MfaToken, &mut s)?;
+    let token_type = fields.text(F::TokenType, &mut s)?;
+    let refresh_token = fields.token(F::RefreshToken, &mut s)?;
+    let scope = fields.text(F::Scope, &mut s)?;
+    let description = fields.text(F::ErrorDescription, &mut s)?;
+    let expires_in = fields.number(F::ExpiresIn)?;
+    s.finish()?;
+    let Some(access_token) = access_token else {
+        return match mfa_token {
+            Some(mfa_token) => Ok(TokenReply::MfaRequired(MfaRequired {
+                mfa_token,
+                code: None,
+                description,
+                status: resp.status,
+            })),
+            None => Err(ServerMisbehaved::MissingField("access_token").into()),
+        };
+    };
+    let token_type = token_type.ok_or(ServerMisbehaved::MissingField("token_type"))?;
+    Ok(TokenReply::Token(TokenResponse {
+        access_token,
+        token_type,
+        expires_in,
+        refresh_token,
+        scope,
+    }))
+}
+
+/// Parses an RFC 8628 §3.2 device authorization response.
+///
+/// `200` needs `device_code`, `user_code`, `verification_uri` and `expires_in`
+/// ([`ServerMisbehaved::MissingField`] otherwise); `interval` defaults to
+/// [`DEFAULT_DEVICE_INTERVAL`]. Errors and checks as in [`parse_token_response`].
+pub fn parse_device_authorization_response<'b>(
+    resp: Response<'b>,
+    scratch: &'b mut [u8],
+) -> Result<Reply<'b, DeviceAuthorizationResponse<'b>>, Error> {
+    let fields = match success_fields(resp, scratch)? {
+        Ok(f) => f,
+        Err(e) => return Ok(Reply::Error(e)),
+    };
+    let (fields, scratch) = fields;
+    let mut s = Scratch::new(scratch);
+    let device_code = fields.token(F::DeviceCode, &mut s)?;
+    let user_code = fields.text(F::UserCode, &mut s)?;
+    let verification_uri = fields.text(F::VerificationUri, &mut s)?;
+    let verification_uri_complete = fields.text(F::VerificationUriComplete, &mut s)?;
+    let expires_in = fields.number(F::ExpiresIn)?;
+    let interval = fields.number(F::Interval)?;
+    s.finish()?;
+    let missing = |f: F| ServerMisbehaved::MissingField(f.name());
+    Ok(Reply::Success(DeviceAuthorizationResponse {
+        device_code: device_code.ok_or(missing(F::DeviceCode))?,
+        user_code: user_code.ok_or(missing(F::UserCode))?,
+        verification_uri: verification_uri.ok_or(missing(F::VerificationUri))?,
+        verification_uri_complete,
+        expires_in: expires_in.ok_or(missing(F::ExpiresIn))?,
+        interval: interval.unwrap_or(DEFAULT_DEVICE_INTERVAL),
+    }))
+}
+
+/// Parses the CRM `/oauth/mfa/secret` response `{mfa_secret}` (required:
+/// [`ServerMisbehaved::MissingField`]). Errors and checks as in [`parse_token_response`].
+pub fn parse_mfa_secret_response<'b>(
+    resp: Response<'b>,
+    scratch: &'b mut [u8],
+) -> Result<Reply<'b, MfaSecretResponse<'b>>, Error> {
+    let (fields, scratch) = match success_fields(resp, scratch)? {
+        Ok(f) => f,
+        Err(e) => return Ok(Reply::Error(e)),
+    };
+    let mut s = Scratch::new(scratch);
+    let mfa_secret = fields.token(F::MfaSecret, &mut s)?;
+    s.finish()?;
+    Ok(Reply::Success(MfaSecretResponse {
+        mfa_secret: mfa_secret.ok_or(ServerMisbehaved::MissingField("mfa_secret"))?,
+    }))
+}
+
+/// Parses a plain "200 or error" response (CRM MFA email send, bind, deactivation request,
+/// forgot password).
+///
+/// Any 2xx is success, whatever the body — unless the body is a JSON object with an
+/// `error` member, which is [`ServerMisbehaved::ErrorInSuccess`] (TOK-4), or one with a
+/// duplicated member this module reads ([`InvalidMessage::Duplicate`], TOK-8). Other
+/// statuses as in [`parse_token_response`].
+pub fn parse_ack_response<'b>(
+    resp: Response<'b>,
+    scratch: &'b mut [u8],
+) -> Result<Reply<'b, ()>, Error> {
+    resp.check()?;
+    if is_success(resp.status) {
+        match Fields::collect(resp.body) {
+            Ok(fields) if fields.get(F::Error).is_some() => {
+                return Err(ServerMisbehaved::ErrorInSuccess.into());
+            }
+            Err(e @ Error::InvalidMessage(InvalidMessage::Duplicate(_))) => return Err(e),
+            // Any other body, JSON or not, means nothing here.
+            _ => {}
+        }
+        return Ok(Reply::Success(()));
+    }
+    Ok(Reply::Error(required_error(resp, scratch)?))
+}
+
+/// Parses a revocation response (RFC 7009 §2.2, CRM `/oauth/revoke`).
+///
+/// Any 2xx is [`RevocationReply::Revoked`] whatever the body (TOK-9; RFC 7009 gives the
+/// body no meaning). `503` is [`RevocationReply::Unavailable`] with `retry_after`, which the
+/// adapter reads from the `Retry-After` header (in seconds; `None` if absent or an HTTP
+/// date it did not convert). Other statuses as in [`parse_token_response`].
+pub fn parse_revocation_response<'b>(
+    resp: Response<'b>,
+    retry_after: Option<u64>,
+    scratch: &'b mut [u8],
+) -> Result<RevocationReply<'b>, Error> {
+    resp.check()?;
+    if is_success(resp.status) {
+        return Ok(RevocationReply::Revoked);
+    }
+    if resp.status == 503 {
+        return Ok(RevocationReply::Unavailable { retry_after });
+    }
+    Ok(RevocationReply::Error(required_error(resp, scratch)?))
+}
+
+fn is_success(status: u16) -> bool {
+    (200..300).contains(&status)
+}
+
+/// For a response that must be `200` + JSON: its fields (and the scratch back), or its
+/// error response.
+#[allow(clippy::type_complexity)] // reason: a private helper; the tuple is used at once
+fn success_fields<'b>(
+    resp: Response<'b>,
+    scratch: &'b mut [u8],
+) -> Result<Result<(Fields<'b>, &'b mut [u8]), ErrorResponse<'b>>, Error> {
+    resp.check()?;
+    if !is_success(resp.status) {
+        return Ok(Err(required_error(resp, scratch)?));
+    }
+    if resp.status != 200 {
+        return Err(ServerMisbehaved::UnexpectedStatus(resp.status).into());
+    }
+    let fields = Fields::collect(resp.body)?;
+    if fields.get(F::Error).is_some() {
+        return Err(ServerMisbehaved::ErrorInSuccess.into());
+    }
+    Ok(Ok((fields, scratch)))
+}
+
+/// The error response of a non-2xx answer, or [`ServerMisbehaved::UnexpectedStatus`].
+fn required_error<'b>(
+    resp: Response<'b>,
+    scratch: &'b mut [u8],
+) -> Result<ErrorResponse<'b>, Error> {
+    let Some(fields) = error_fields(resp)? else {
+        return Err(ServerMisbehaved::UnexpectedStatus(resp.status).into());
+    };
+    let mut s = Scratch::new(scratch);
+    let e = error_response(&fields, resp.status, &mut s)?;
+    s.finish()?;
+    Ok(e)
+}
+
+/// The fields of a non-2xx body if it is a JSON object with a string `error`; `None` if it
+/// is anything else (not JSON at all, say). Duplicates and oversize nesting still fail.
+fn error_fields(resp: Response<'_>) -> Result<Option<Fields<'_>>, Error> {
+    if !(400..600).contains(&resp.status) {
+        return Err(ServerMisbehaved::UnexpectedStatus(resp.status).into());
+    }
+    match Fields::collect(resp.body) {
+        Ok(f) if matches!(f.get(F::Error), Some(Value::String(_))) => Ok(Some(f)),
+        Ok(_) => Ok(None),
+        Err(
+            e @ (Error::InvalidMessage(InvalidMessage::Duplicate(_))
+            | Error::CapacityExceeded { .. }),
+        ) => Err(e),
+        Err(_) => Ok(None),
+    }
+}
+
+fn error_response<'b>(
+    fields: &Fields<'b>,
+    status: u16,
+    s: &mut Scratch<'b>,
+) -> Result<ErrorResponse<'b>, Error> {
+    let code = fields.text(F::Error, s)?.unwrap_or_default();
+    // RFC 6749 §5.2: error codes are printable ASCII other than `"` and `\`.
+    if !code.is_empty()
+        && !code
+            .bytes()
+            .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        return Err(InvalidMessage::BadValue("error").into());
+    }
+    Ok(ErrorResponse {
+        code: ErrorCode::from_code(code),
+        description: fields.text(F::ErrorDescription, s)?,
+        uri: fields.text(F::ErrorUri, s)?,
+        status,
+    })
+}
+
+/// The members any parser here reads. Each may appear once (TOK-8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum F {
+    AccessToken,
+    TokenType,
+    ExpiresIn,
+    RefreshToken,
+    Scope,
+    Error,
+    ErrorDescription,
+    ErrorUri,
+    MfaToken,
+    MfaSecret,
+    DeviceCode,
+    UserCode,
+    VerificationUri,
+    VerificationUriComplete,
+    Interval,
+}
+
+const FIELD_COUNT: usize = 15;
+const ALL: [F; FIELD_COUNT] = [
+    F::AccessToken,
+    F::TokenType,
+    F::ExpiresIn,
+    F::RefreshToken,
+    F::Scope,
+    F::Error,
+    F::ErrorDescription,
+    F::ErrorUri,
+    F::MfaToken,
+    F::MfaSecret,
+    F::DeviceCode,
+    F::UserCode,
+    F::VerificationUri,
+    F::VerificationUriComplete,
+    F::Interval,
+];
+
+impl F {
+    fn name(self) -> &'static str {
+        match self {
+            Self::AccessToken => "access_token",
+            Self::TokenType => "token_type",
+            Self::ExpiresIn => "expires_in",
+            Self::RefreshToken => "refresh_token",
+            Self::Scope => "scope",
+            Self::Error => "error",
+            Self::ErrorDescription => "error_description",
+            Self::ErrorUri => "error_uri",
+            Self::MfaToken => "mfa_token",
+            Self::MfaSecret => "mfa_secret",
+            Self::DeviceCode => "device_code",
+            Self::UserCode => "user_code",
+            Self::VerificationUri => "verification_uri",
+            Self::VerificationUriComplete => "verification_uri_complete",
+            Self::Interval => "interval",
+        }
+    }
+}
+
+/// The raw values of the known members of one JSON object body.
+struct Fields<'b>([Option<Value<'b>>; FIELD_COUNT]);
+
+impl<'b> Fields<'b> {
+    fn collect(body: &'b [u8]) -> Result<Self, Error> {
+        let mut slots = [None; FIELD_COUNT];
+        json::members(body, |key: Key<'b>, value| {
+            if let Some(i) = ALL.iter().position(|f| key.is(f.name())) {
+                if slots[i].is_some() {
+                    return Err(InvalidMessage::Duplicate(ALL[i].name()).into());
+                }
+                slots[i] = Some(value);
+            }
+            Ok(())
+        })?;
+        Ok(Self(slots))
+    }
+
+    fn get(&self, f: F) -> Option<Value<'b>> {
+        self.0[f as usize]
+    }
+
+    /// A string member, decoded; `null` or absent is `None`; another type is
+    /// [`InvalidMessage::BadValue`].
+    fn text(&self, f: F, s: &mut Scratch<'b>) -> Result<Option<&'b str>, Error> {
+        match self.get(f) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(raw)) => s.decode(raw).map(Some),
+            Some(_) => Err(InvalidMessage::BadValue(f.name()).into()),
+        }
+    }
+
+    /// A token member: a string of at most [`MAX_TOKEN_LEN`] decoded bytes; empty counts as
+    /// absent (so a required one is then missing).
+    fn token(&self, f: F, s: &mut Scratch<'b>) -> Result<Option<&'b str>, Error> {
+        if let Some(Value::String(raw)) = self.get(f)
+            && raw.len() > MAX_TOKEN_LEN
+            && json::unescaped_len(raw)? > MAX_TOKEN_LEN
+        {
+            return Err(Error::CapacityExceeded {
+                what: Capacity::Token,
+                limit: MAX_TOKEN_LEN,
+            });
+        }
+        Ok(self.text(f, s)?.filter(|t| !t.is_empty()))
+    }
+
+    fn number(&self, f: F) -> Result<Option<u64>, Error> {
+        match self.get(f) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => json::lenient_u64(v, f.name()).map(Some),
+        }
+    }
+}
+
+/// Hands out decoded strings: borrowed from the body when they hold no escape, else decoded
+/// into the caller's scratch buffer. When the scratch runs out, decoding goes on counting so
+/// that [`Scratch::finish`] reports the total size needed.
+struct Scratch<'b> {
+    rest: &'b mut [u8],
+    required: usize,
+    short: bool,
+}
+
+impl<'b> Scratch<'b> {
+    fn new(buf: &'b mut [u8]) -> Self {
+        Self {
+            rest: buf,
+            required: 0,
+            short: false,
+        }
+    }
+
+    fn decode(&mut self, raw: &'b str) -> Result<&'b str, Error> {
+        if !raw.contains('\\') {
+            // Already validated by the scanner: no raw control characters below 0x20.
+            return check_text(raw);
+        }
+        let n = json::unescaped_len(raw)?;
+        self.required = self.required.saturating_add(n);
+        if self.short || n > self.rest.len() {
+            self.short = true;
+            return Ok("");
+        }
+        let (head, tail) = core::mem::take(&mut self.rest).split_at_mut(n);
+        self.rest = tail;
+        check_text(json::unescape(raw, head)?)
+    }
+
+    fn finish(self) -> Result<(), Error> {
+        if self.short {
+            Err(Error::BufferTooSmall {
+                required: self.required,
+            })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Decoded text must hold no control characters (C0 or DEL): tokens end up in headers and
+/// descriptions on terminals (TOK-7).
+fn check_text(s: &str) -> Result<&str, Error> {
+    if s.bytes().any(is_control) {
+        Err(InvalidMessage::ControlCharacter.into())
+    } else {
+        Ok(s)
+    }
+}
+
+fn is_control(b: u8) -> bool {
+    b < 0x20 || b == 0x7f
+}
+
+struct Redacted;
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // reason: tests
+mod tests {
+    use super::*;
+    use crate::callback::validate_referer;
+
+    fn fields(body: &str) -> Result<Fields<'_>, Error> {
+        Fields::collect(body.as_bytes())
+    }
+
+    #[test]
+    fn field_table_matches_the_enum() {
+        for (i, f) in ALL.iter().enumerate() {
+            assert_eq!(*f as usize, i, "{f:?}");
+        }
+    }
+
+    #[test]
+    fn s_tok_8_duplicates_detected_after_unescaping_names() {
+        assert_eq!(
+            fields(r#"{"mfa_token":"a","mfa\u005Ftoken":"b"}"#).err(),
+            Some(InvalidMessage::Duplicate("mfa_token").into())
+        );
+        assert_eq!(
+            fields(r#"{"interval":1,"interval":null}"#).err(),
+            Some(InvalidMessage::Duplicate("interval").into())
+        );
+        let f = fields(r#"{"device\u005fcode":"d","other":[{"device_code":1}]}"#).unwrap();
+        assert_eq!(f.get(F::DeviceCode), Some(Value::String("d")));
+    }
+
+    #[test]
+    fn scratch_borrows_plain_strings_and_counts_what_it_lacks() {
+        let body = r#"{"access_token":"plain","scope":"a\/b","error_uri":"\u00e9"}"#;
+        let f = fields(body).unwrap();
+        let mut buf = [0u8; 3];
+        let mut s = Scratch::new(&mut buf);
+        let access = f.text(F::AccessToken, &mut s).unwrap().unwrap();
+        // Borrowed from the body itself: no copy.
+        assert!(core::ptr::eq(access.as_ptr(), &body.as_bytes()[17]));
+        assert_eq!(f.text(F::Scope, &mut s).unwrap(), Some("a/b"));
+        assert_eq!(f.text(F::ErrorUri, &mut s).unwrap(), Some(""));
+        assert_eq!(s.finish(), Err(Error::BufferTooSmall { required: 3 + 2 }));
+    }
+
+    #[test]
+    fn basic_credentials_hold_the_longest_id_and_secret() {
+        let id = "%".repeat(MAX_CLIENT_ID_LEN);
+        let secret = "%".repeat(MAX_SECRET_LEN);
+        let c = BasicCredentials::new(&id, &secret).unwrap();
+        assert_eq!(c.as_bytes().len(), BASIC_CAP);
+    }
+
+    #[test]
+    fn s_tok_1_kommo_account_host_is_rechecked() {
+        let profile = Profile::kommo();
+        let client = Client::new("id", "https://app.example/cb")
+            .unwrap()
+            .with_secret("s")
+            .unwrap();
+        let account = validate_referer("shop.kommo.com", &profile).unwrap();
+        assert!(TokenRequest::kommo(&profile, &client, &account).is_ok());
+        let other = Profile::kommo()
+            .with_referer_suffix(".example.org")
+            .unwrap();
+        let foreign = validate_referer("shop.example.org", &other).unwrap();
+        assert_eq!(
+            TokenRequest::kommo(&profile, &client, &foreign).err(),
+            Some(CheckFailed::RefererNotAllowed.into())
+        );
+    }
+
+    /// Reads a JSON request body back with the crate's own strict scanner.
+    fn json_pairs(body: &[u8]) -> std::vec::Vec<(std::string::String, std::string::String)> {
+        let mut out = std::vec::Vec::new();
+        json::members(body, |k, v| {
+            let Value::String(raw) = v else {
+                panic!("{v:?}")
+            };
+            let mut a = [0u8; 512];
+            let mut b = [0u8; 512];
+            out.push((
+                json::unescape(k.0, &mut a).unwrap().to_owned(),
+                json::unescape(raw, &mut b).unwrap().to_owned(),
+            ));
+            Ok(())
+        })
+        .unwrap();
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn s_tok_7_json_request_bodies_round_trip(code in "\\PC{1,64}", verifier_entropy in proptest::array::uniform32(proptest::num::u8::ANY), refresh in "[ -~]{1,64}") {
+            let verifier = CodeVerifier::from_entropy(&verifier_entropy).unwrap();
+            let v = std::string::String::from(verifier.secret());
+            let crm = Profile::crm("https://p.example", "https://a.example").unwrap();
+            let client = Client::new("id", "https://app.example/cb").unwrap();
+            let t = TokenRequest::new(&crm, &client).unwrap();
+            let mut buf = [0u8; 2048];
+            let req = t.authorization_code(AuthorizationCode::new(&code), verifier, &mut buf).unwrap();
+            let pairs = json_pairs(req.body);
+            let want: std::vec::Vec<(std::string::String, std::string::String)> = [
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("code_verifier", v.as_str()),
+                ("client_id", "id"),
+            ]
+            .iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect();
+            proptest::prop_assert_eq!(pairs, want);
+
+            let kommo = Profile::kommo();
+            let secret_client = client.clone().with_secret("s\"\\").unwrap();
+            let account = validate_referer("a.kommo.com", &kommo).unwrap();
+            let t = TokenRequest::kommo(&kommo, &secret_client, &account).unwrap();
+            let mut buf = [0u8; 2048];
+            let req = t.refresh(RefreshToken::<64>::new(&refresh).unwrap(), &mut buf).unwrap();
+            let pairs = json_pairs(req.body);
+            proptest::prop_assert_eq!(pairs.len(), 5);
+            proptest::prop_assert_eq!(&pairs[1].1, "s\"\\");
+            proptest::prop_assert_eq!(&pairs[3].1, &refresh);
+        }
+    }
+}
