@@ -308,7 +308,7 @@ fn percent_len(s: &str) -> usize {
 /// Longest extra parameter name.
 const MAX_EXTRA_NAME_LEN: usize = 64;
 
-fn check_extra(extra: &[(&str, &str)]) -> Result<(), Error> {
+pub(crate) fn check_extra(extra: &[(&str, &str)]) -> Result<(), Error> {
     if extra.len() > MAX_EXTRA_PARAMS {
         return Err(Error::CapacityExceeded {
             what: Capacity::ExtraParams,

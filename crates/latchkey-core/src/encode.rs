@@ -1,7 +1,7 @@
 //! Encoders that write into caller-supplied buffers: percent-encoding (RFC 3986),
 //! `application/x-www-form-urlencoded` (RFC 6749 App. B), JSON strings, base64.
 //!
-//! Every writer in the core goes through [`write_with`]: the output is first measured, then
+//! Every writer in the core goes through `write_with`: the output is first measured, then
 //! written only if it fits, so a too-small buffer gives [`Error::BufferTooSmall`] with the
 //! exact size required and *nothing written* (style.md rule 3).
 
@@ -322,7 +322,10 @@ mod tests {
             form_decode(b"a%0D%0A", &mut out),
             Err(InvalidMessage::ControlCharacter.into())
         );
-        assert_eq!(form_decode(b"%FF", &mut out), Err(InvalidMessage::NotUtf8.into()));
+        assert_eq!(
+            form_decode(b"%FF", &mut out),
+            Err(InvalidMessage::NotUtf8.into())
+        );
     }
 
     proptest::proptest! {

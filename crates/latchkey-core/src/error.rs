@@ -317,9 +317,9 @@ impl fmt::Display for Error {
                 f,
                 "output buffer too small: {required} bytes required; pass a larger buffer (nothing was written)"
             ),
-            Self::RefreshDue => f.write_str(
-                "the access token is due for refresh; poll the session to refresh it",
-            ),
+            Self::RefreshDue => {
+                f.write_str("the access token is due for refresh; poll the session to refresh it")
+            }
             Self::CapacityExceeded { what, limit } => write!(
                 f,
                 "{what} exceeds the capacity of {limit} bytes (or items); the input was rejected, not truncated"
@@ -410,13 +410,17 @@ impl fmt::Display for ApiMisuse {
             Self::NotEnoughEntropy { required } => {
                 write!(f, "at least {required} bytes of CSPRNG entropy are needed")
             }
-            Self::WrongState => f.write_str("this call is not valid in the session's current state"),
+            Self::WrongState => {
+                f.write_str("this call is not valid in the session's current state")
+            }
             Self::Poisoned => {
                 f.write_str("the session failed earlier and cannot continue; start a new one")
             }
             Self::BadConfig(n) => write!(f, "configuration value `{n}` is invalid"),
             Self::NoEndpoint(n) => write!(f, "the profile has no {n} endpoint configured"),
-            Self::NoClientSecret => f.write_str("this profile needs a client secret; configure one"),
+            Self::NoClientSecret => {
+                f.write_str("this profile needs a client secret; configure one")
+            }
             Self::WildcardOrigin => {
                 f.write_str("postMessage needs an exact target origin; \"*\" is refused")
             }

@@ -93,7 +93,10 @@ impl fmt::Debug for Request<'_> {
             .field("method", &self.method)
             .field("url", &self.url)
             .field("headers", &self.headers())
-            .field("body", &format_args!("[{} bytes redacted]", self.body.len()))
+            .field(
+                "body",
+                &format_args!("[{} bytes redacted]", self.body.len()),
+            )
             .finish()
     }
 }
@@ -224,7 +227,10 @@ impl fmt::Debug for Response<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Response")
             .field("status", &self.status)
-            .field("body", &format_args!("[{} bytes redacted]", self.body.len()))
+            .field(
+                "body",
+                &format_args!("[{} bytes redacted]", self.body.len()),
+            )
             .finish()
     }
 }

@@ -654,9 +654,11 @@ mod tests {
             access_token: Option<serde_json_core::str::EscapedStr<'a>>,
         }
         // A member name written with an escape is the same member to every other parser.
-        let (t, _) =
-            serde_json_core::from_slice::<T<'_>>(br#"{"access\u005ftoken":"x"}"#).unwrap();
-        assert!(t.access_token.is_none(), "serde-json-core now decodes member names");
+        let (t, _) = serde_json_core::from_slice::<T<'_>>(br#"{"access\u005ftoken":"x"}"#).unwrap();
+        assert!(
+            t.access_token.is_none(),
+            "serde-json-core now decodes member names"
+        );
         let mut n = 0;
         members(br#"{"access\u005ftoken":"x"}"#, |k, _| {
             n += usize::from(k.is("access_token"));

@@ -81,7 +81,7 @@
 //! - `pkce-plain`: the RFC 7636 `plain` method exists (never chosen by default, PKCE-3).
 //! - `password-grant`: the CRM password grant and MFA steps (discouraged by RFC 9700 §2.4).
 //! - `zeroize`: secrets are wiped from memory on drop.
-//! - `getrandom`: [`state::PendingAuthorization::generate`] draws entropy from the OS (the
+//! - `getrandom`: `state::PendingAuthorization::generate` draws entropy from the OS (the
 //!   API always takes entropy bytes too; needs an OS or a custom getrandom backend).
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]

@@ -281,10 +281,11 @@ impl Profile {
         }
         let mut s = String::new();
         for c in suffix.chars() {
-            s.push(c.to_ascii_lowercase()).map_err(|_| Error::CapacityExceeded {
-                what: Capacity::Config,
-                limit: MAX_HOST_LEN,
-            })?;
+            s.push(c.to_ascii_lowercase())
+                .map_err(|_| Error::CapacityExceeded {
+                    what: Capacity::Config,
+                    limit: MAX_HOST_LEN,
+                })?;
         }
         k.referer_allowlist
             .push(s)

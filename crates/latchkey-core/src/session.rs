@@ -6,26 +6,30 @@ use core::fmt;
 
 use heapless::String;
 
-use crate::authorize::AuthorizationRequest;
+#[cfg(feature = "password-grant")]
+use crate::MAX_PARAM_LEN;
+use crate::authorize::{AuthorizationRequest, check_extra};
 use crate::callback::{AuthorizationCode, KommoAccount, parse_callback, validate_referer};
 use crate::client::Client;
-use crate::error::{ApiMisuse, Capacity, CheckFailed, Error, ErrorKind, ServerError};
+use crate::error::{
+    ApiMisuse, Capacity, CheckFailed, Error, ErrorKind, ServerError, ServerMisbehaved,
+};
 use crate::http::{Request, Response};
 use crate::message::{TargetOrigin, parse_code_reply, write_code_request};
 use crate::pkce::CodeVerifier;
 use crate::profile::Profile;
 use crate::snapshot::{self, Snapshot};
 use crate::state::PendingAuthorization;
-#[cfg(feature = "password-grant")]
-use crate::token::{MfaToken, MfaType};
 use crate::token::{
     self, AccessToken, DEFAULT_DEVICE_INTERVAL, DeviceCode, RefreshToken, RevocationReply,
     TokenReply, TokenRequest, TokenResponse,
 };
 #[cfg(feature = "password-grant")]
-use crate::MAX_PARAM_LEN;
-use crate::{MAX_SCOPE_LEN, MAX_URL_LEN, UnixTime};
+use crate::token::{MfaToken, MfaType};
+use crate::{MAX_EXTRA_PARAMS, MAX_SCOPE_LEN, MAX_URL_LEN, UnixTime};
 
+/// Most bytes of extra authorization parameters a session config holds (names and values).
+pub const MAX_EXTRA_LEN: usize = 256;
 /// Default seconds before expiry at which a refresh becomes due (LIFE-1).
 pub const DEFAULT_REFRESH_SKEW: u64 = 60;
 /// Lifetime assumed when a token response has no `expires_in` (LIFE-1): one hour, the most
@@ -39,6 +43,8 @@ pub const DEFAULT_REFRESH_CAP: usize = 2048;
 pub const MAX_CODE_LEN: usize = 1024;
 /// Longest device `user_code` the session keeps.
 pub const MAX_USER_CODE_LEN: usize = 64;
+/// Upper bound on `size_of::<Session>()` with the default capacities (see [`Session`]).
+pub const MAX_DEFAULT_SESSION_SIZE: usize = 10 * 1024;
 /// How many times a revocation answered with `503` is retried before logout reports it
 /// (TOK-9).
 pub const MAX_REVOKE_ATTEMPTS: u8 = 3;
@@ -58,6 +64,10 @@ pub struct Config {
     pub default_expires_in: u64,
     /// The exact origin of the parent page for the CRM iframe flow (PM-1).
     pub parent_origin: Option<TargetOrigin>,
+    /// Extra authorization-request parameters (e.g. `prompt=consent`, which OpenID
+    /// providers need before they issue a refresh token for `offline_access`), packed as
+    /// `name\nvalue\n` pairs to keep the session small.
+    extra: String<MAX_EXTRA_LEN>,
 }
 
 impl Config {
@@ -69,6 +79,7 @@ impl Config {
             refresh_skew: DEFAULT_REFRESH_SKEW,
             default_expires_in: DEFAULT_EXPIRES_IN,
             parent_origin: None,
+            extra: String::new(),
         }
     }
 
@@ -82,6 +93,42 @@ impl Config {
     pub fn with_default_expires_in(mut self, seconds: u64) -> Self {
         self.default_expires_in = seconds;
         self
+    }
+
+    /// Adds an extra authorization-request parameter, sent after the protocol ones (e.g.
+    /// `("prompt", "consent")`, `("login_hint", "…")`, RFC 8707 `("resource", "…")`).
+    ///
+    /// Names are 1..=64 characters of `[A-Za-z0-9._-]` and cannot override a protocol
+    /// parameter ([`crate::authorize::RESERVED_PARAMS`]); values are percent-encoded in the
+    /// URL and may not hold control characters. At most [`MAX_EXTRA_PARAMS`] parameters and
+    /// [`MAX_EXTRA_LEN`] bytes of names and values in all.
+    pub fn with_extra_param(mut self, name: &str, value: &str) -> Result<Self, Error> {
+        check_extra(&[(name, value)])?;
+        if value.chars().any(char::is_control) {
+            return Err(ApiMisuse::BadConfig("extra parameter value").into());
+        }
+        let full = Error::CapacityExceeded {
+            what: Capacity::ExtraParams,
+            limit: MAX_EXTRA_PARAMS,
+        };
+        if self.extra_params().count() >= MAX_EXTRA_PARAMS {
+            return Err(full);
+        }
+        for part in [name, "\n", value, "\n"] {
+            self.extra
+                .push_str(part)
+                .map_err(|_| Error::CapacityExceeded {
+                    what: Capacity::ExtraParams,
+                    limit: MAX_EXTRA_LEN,
+                })?;
+        }
+        Ok(self)
+    }
+
+    /// The extra authorization-request parameters, in order.
+    pub fn extra_params(&self) -> impl Iterator<Item = (&str, &str)> {
+        let mut parts = self.extra.split_terminator('\n');
+        core::iter::from_fn(move || Some((parts.next()?, parts.next()?)))
     }
 
     /// Sets the parent page's exact origin, for [`Session::start_iframe_authorization`].
@@ -139,7 +186,7 @@ pub enum Outcome<'b> {
     Authorized,
     /// The tokens were refreshed (the new snapshot was handed out first, LIFE-2).
     Refreshed,
-    /// The CRM server wants a second factor: call [`Session::submit_otp`], or set one up.
+    /// The CRM server wants a second factor: call `Session::submit_otp`, or set one up.
     MfaRequired,
     /// The TOTP secret for enrolling an authenticator (show it as an `otpauth://` QR code).
     /// A secret: show it once, never log it.
@@ -274,13 +321,12 @@ enum State<const A: usize, const R: usize> {
     Authorized {
         tokens: Tokens<A, R>,
     },
-    /// A refresh is to be sent (`sent_at == None`) or is in flight. `held` keeps the token
-    /// while in flight, for the one retry allowed after an unknown outcome (LIFE-9) and for
-    /// servers that do not rotate; it is never handed out.
+    /// A refresh is to be sent (`sent_at == None`) or is in flight. `tokens.refresh` is
+    /// always `Some` here: the request carries a copy, and the session keeps the token for
+    /// the one retry allowed after an unknown outcome (LIFE-9) and for servers that do not
+    /// rotate; it is never handed out. A successful response replaces it (LIFE-2).
     Refreshing {
         tokens: Tokens<A, R>,
-        refresh: Option<RefreshToken<R>>,
-        held: Option<RefreshToken<R>>,
         sent_at: Option<UnixTime>,
         retried: bool,
     },
@@ -302,9 +348,9 @@ enum State<const A: usize, const R: usize> {
         sent: bool,
     },
     ClientCredentials,
-    /// The device authorization request is to be sent or is in flight.
+    /// The device authorization request is to be sent (`sent_at == None`) or is in flight.
     DeviceStart {
-        sent: bool,
+        sent_at: Option<UnixTime>,
     },
     ExpectDeviceApproval(Device),
     Revoking {
@@ -411,6 +457,13 @@ enum Done {
 /// has on disk either the old token (crash before the response: the server has not rotated
 /// it, or the single retry of LIFE-9 finds out) or the new one.
 ///
+/// # Size
+/// A session is one fixed-size value and never allocates: the tokens (`A + R` bytes), the
+/// [`Config`], and the largest waiting state. With the default capacities it is under
+/// [`MAX_DEFAULT_SESSION_SIZE`] bytes (10 KiB), with or without the `password-grant`
+/// feature; a unit test holds that bound. The MFA step keeps about 8 KiB (MFA token, a
+/// queued OTP, an enrolment secret), so with small token capacities it is the largest state.
+///
 /// # Example: a code flow driven by hand
 /// ```
 /// use latchkey_core::http::Response;
@@ -509,16 +562,17 @@ impl<const A: usize, const R: usize> Session<A, R> {
     /// Writes a snapshot of the signed-in state into `buf` (format: [`crate::snapshot`]);
     /// returns its length. [`ApiMisuse::WrongState`] when not signed in.
     pub fn save(&self, buf: &mut [u8]) -> Result<usize, Error> {
-        let (tokens, refresh) = match &self.state {
-            State::Authorized { tokens } => (tokens, tokens.refresh.as_ref()),
+        let tokens = match &self.state {
+            State::Authorized { tokens } => tokens,
             // Not yet sent: the token on disk is still the one to use.
             State::Refreshing {
                 tokens,
-                refresh: Some(refresh),
+                sent_at: None,
                 ..
-            } => (tokens, Some(refresh)),
+            } => tokens,
             _ => return Err(ApiMisuse::WrongState.into()),
         };
+        let refresh = tokens.refresh.as_ref();
         snapshot::write(
             &Snapshot {
                 access: tokens.access.secret(),
@@ -600,8 +654,9 @@ impl<const A: usize, const R: usize> Session<A, R> {
     /// Whether the session can refresh (holds a refresh token).
     pub fn has_refresh_token(&self) -> bool {
         match &self.state {
-            State::Authorized { tokens } => tokens.refresh.is_some(),
-            State::Refreshing { .. } => true,
+            State::Authorized { tokens } | State::Refreshing { tokens, .. } => {
+                tokens.refresh.is_some()
+            }
             _ => false,
         }
     }
@@ -671,7 +726,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
             Profile::Rfc6749(r) if r.device_authorization.is_some() => {}
             _ => return Err(ApiMisuse::NoEndpoint("device authorization").into()),
         }
-        self.state = State::DeviceStart { sent: false };
+        self.state = State::DeviceStart { sent_at: None };
         Ok(())
     }
 
@@ -732,7 +787,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
     }
 
     /// Binds and enables a second factor with a first OTP: [`Outcome::Accepted`]. Then
-    /// verify with [`Session::submit_otp`] to get tokens.
+    /// verify with `Session::submit_otp` to get tokens.
     #[cfg(feature = "password-grant")]
     pub fn bind_mfa(&mut self, kind: MfaType, otp: &str, now: UnixTime) -> Result<(), Error> {
         let otp = Secret(param(otp, "otp_code")?);
@@ -807,25 +862,19 @@ impl<const A: usize, const R: usize> Session<A, R> {
     /// Logs out: every local token is forgotten at once, then the refresh token is revoked
     /// where the profile can (LIFE-5). The actions are [`Action::Erase`], the revocation
     /// [`Action::Send`] (retried after `Retry-After` on `503`, TOK-9), then
-    /// [`Outcome::LoggedOut`] with the revocation's result. Valid in every state but a
-    /// poisoned one.
+    /// [`Outcome::LoggedOut`] with the revocation's result. Valid in every state; a poisoned
+    /// session holds no tokens, so logging it out only erases the store (restore the stored
+    /// snapshot first to revoke its refresh token).
     pub fn logout(&mut self, now: UnixTime) -> Result<(), Error> {
         self.tick(now);
         let (refresh, account) = match core::mem::replace(&mut self.state, State::LoggedOut) {
-            State::Authorized { tokens } => (tokens.refresh, tokens.account),
-            State::Refreshing {
-                tokens,
-                refresh,
-                held,
-                ..
-            } => (refresh.or(held), tokens.account),
+            State::Authorized { tokens } | State::Refreshing { tokens, .. } => {
+                (tokens.refresh, tokens.account)
+            }
             State::Revoking {
                 refresh, account, ..
             } => (Some(refresh), account),
-            State::Failed(e) => {
-                self.state = State::Failed(e);
-                return Err(ApiMisuse::Poisoned.into());
-            }
+            // A poisoned session holds no tokens; logging out still erases the store.
             _ => (None, None),
         };
         self.announce = Announce {
@@ -950,11 +999,9 @@ impl<const A: usize, const R: usize> Session<A, R> {
             } => self.on_token_response(purpose, sent_at, account, response, scratch),
             State::Refreshing {
                 tokens,
-                refresh: None,
-                held,
                 sent_at: Some(sent_at),
-                ..
-            } => self.on_refresh_response(tokens, held, sent_at, response, scratch),
+                retried,
+            } => self.on_refresh_response(tokens, sent_at, retried, response, scratch),
             #[cfg(feature = "password-grant")]
             State::MfaRequired {
                 mfa,
@@ -969,7 +1016,9 @@ impl<const A: usize, const R: usize> Session<A, R> {
                     self.announce.done = Some(Done::Accepted);
                     State::Idle
                 }),
-            State::DeviceStart { sent: true } => self.on_device_authorization(response, scratch),
+            State::DeviceStart {
+                sent_at: Some(sent_at),
+            } => self.on_device_authorization(sent_at, response, scratch),
             State::ExpectDeviceApproval(device) if device.in_flight.is_some() => {
                 self.on_device_poll(device, response, scratch)
             }
@@ -1004,22 +1053,14 @@ impl<const A: usize, const R: usize> Session<A, R> {
         let next = match core::mem::replace(&mut self.state, poisoned) {
             State::Refreshing {
                 tokens,
-                refresh: None,
-                held: Some(held),
                 sent_at: Some(_),
-                retried: false,
-            } => Ok(State::Refreshing {
-                tokens,
-                refresh: Some(held),
-                held: None,
-                sent_at: None,
-                retried: true,
-            }),
-            State::Refreshing {
-                sent_at: Some(_), ..
-            } => Ok(self.end_session(EndReason::RefreshOutcomeUnknown)),
+                retried,
+            } => Ok(self.refresh_outcome_unknown(tokens, retried)),
             State::ExpectDeviceApproval(mut device) if device.in_flight.is_some() => {
-                device.interval = device.interval.saturating_mul(2).clamp(1, MAX_DEVICE_INTERVAL);
+                device.interval = device
+                    .interval
+                    .saturating_mul(2)
+                    .clamp(1, MAX_DEVICE_INTERVAL);
                 device.next_poll = self.clock.saturating_add(device.interval);
                 device.in_flight = None;
                 Ok(State::ExpectDeviceApproval(device))
@@ -1123,12 +1164,19 @@ impl<const A: usize, const R: usize> Session<A, R> {
                         json: utf8(&rest[..n]),
                     }
                 } else {
+                    let mut extra = [("", ""); MAX_EXTRA_PARAMS];
+                    let mut count = 0;
+                    for (slot, pair) in extra.iter_mut().zip(cfg.extra_params()) {
+                        *slot = pair;
+                        count += 1;
+                    }
                     let n = AuthorizationRequest::new(
                         &cfg.profile,
                         &cfg.client,
                         &challenge,
                         pending.state(),
                     )
+                    .with_extra(&extra[..count])
                     .write_url(buf)?;
                     Action::OpenUrl(utf8(&buf[..n]))
                 };
@@ -1188,35 +1236,22 @@ impl<const A: usize, const R: usize> Session<A, R> {
             }
             State::Refreshing {
                 tokens,
-                refresh: Some(refresh),
-                sent_at: None,
+                sent_at: sent_at @ None,
                 ..
             } => {
-                let t = token_request(cfg, tokens.account.as_ref())?;
-                // Keep a copy while in flight (LIFE-9 retry, non-rotating servers); the
-                // request consumes the token itself.
-                let held = RefreshToken::new(refresh.secret())?;
-                let probe = RefreshToken::<R>::new(refresh.secret())?;
-                let _measured = t.refresh(probe, buf)?;
-                let State::Refreshing {
-                    tokens,
-                    refresh: Some(refresh),
-                    retried,
-                    ..
-                } = core::mem::replace(&mut self.state, State::Idle)
-                else {
-                    return Ok(Action::Idle);
+                let Some(refresh) = tokens.refresh.as_ref() else {
+                    // Unreachable: begin_refresh only queues a refresh with a token.
+                    self.state = self.end_session(EndReason::Expired);
+                    return self.poll_action(now, buf);
                 };
-                let req = token_request(&self.config, tokens.account.as_ref())
-                    .and_then(|t| t.refresh(refresh, buf));
-                self.state = State::Refreshing {
-                    tokens,
-                    refresh: None,
-                    held: Some(held),
-                    sent_at: Some(now),
-                    retried,
-                };
-                self.sent(req)
+                // The request consumes a copy; the session keeps the token while the request
+                // is in flight (the LIFE-9 retry, servers that do not rotate) and never hands
+                // it out. A failure to write leaves the refresh queued, nothing sent.
+                let copy = RefreshToken::<R>::new(refresh.secret())?;
+                let req = token_request(cfg, tokens.account.as_ref())
+                    .and_then(|t| t.refresh(copy, buf))?;
+                *sent_at = Some(now);
+                Ok(Action::Send(req))
             }
             #[cfg(feature = "password-grant")]
             State::Password { username, password } => {
@@ -1271,10 +1306,12 @@ impl<const A: usize, const R: usize> Session<A, R> {
                 };
                 Ok(Action::Send(req))
             }
-            State::DeviceStart { sent: sent @ false } => {
+            State::DeviceStart {
+                sent_at: sent_at @ None,
+            } => {
                 let req = TokenRequest::new(&cfg.profile, &cfg.client)
                     .and_then(|t| t.device_authorization(buf))?;
-                *sent = true;
+                *sent_at = Some(now);
                 Ok(Action::Send(req))
             }
             State::ExpectDeviceApproval(device) if device.in_flight.is_none() => {
@@ -1310,8 +1347,8 @@ impl<const A: usize, const R: usize> Session<A, R> {
                 if now < *retry_at {
                     return Ok(Action::WaitUntil(*retry_at));
                 }
-                let req = token_request(cfg, account.as_ref())
-                    .and_then(|t| t.revoke(refresh, buf))?;
+                let req =
+                    token_request(cfg, account.as_ref()).and_then(|t| t.revoke(refresh, buf))?;
                 *attempts = attempts.saturating_add(1);
                 *in_flight = true;
                 Ok(Action::Send(req))
@@ -1373,7 +1410,10 @@ impl<const A: usize, const R: usize> Session<A, R> {
             }
             reply => {
                 let _ = purpose;
-                Err(reply.into_result().err().unwrap_or(ApiMisuse::WrongState.into()))
+                Err(reply
+                    .into_result()
+                    .err()
+                    .unwrap_or(ApiMisuse::WrongState.into()))
             }
         }
     }
@@ -1400,21 +1440,22 @@ impl<const A: usize, const R: usize> Session<A, R> {
                     self.announce.done = Some(Done::MfaRejected(e.to_error()));
                     Ok(waiting(mfa, None))
                 }
-                reply => Err(reply.into_result().err().unwrap_or(ApiMisuse::WrongState.into())),
+                reply => Err(reply
+                    .into_result()
+                    .err()
+                    .unwrap_or(ApiMisuse::WrongState.into())),
             },
-            MfaSent::Secret => {
-                match token::parse_mfa_secret_response(response, scratch)? {
-                    token::Reply::Success(s) => {
-                        let secret = Secret(param(s.secret(), "mfa_secret")?);
-                        self.announce.done = Some(Done::MfaSecret);
-                        Ok(waiting(mfa, Some(secret)))
-                    }
-                    token::Reply::Error(e) => {
-                        self.announce.done = Some(Done::MfaRejected(e.to_error()));
-                        Ok(waiting(mfa, None))
-                    }
+            MfaSent::Secret => match token::parse_mfa_secret_response(response, scratch)? {
+                token::Reply::Success(s) => {
+                    let secret = Secret(param(s.secret(), "mfa_secret")?);
+                    self.announce.done = Some(Done::MfaSecret);
+                    Ok(waiting(mfa, Some(secret)))
                 }
-            }
+                token::Reply::Error(e) => {
+                    self.announce.done = Some(Done::MfaRejected(e.to_error()));
+                    Ok(waiting(mfa, None))
+                }
+            },
             MfaSent::Ack => match token::parse_ack_response(response, scratch)? {
                 token::Reply::Success(()) => {
                     self.announce.done = Some(Done::Accepted);
@@ -1462,18 +1503,60 @@ impl<const A: usize, const R: usize> Session<A, R> {
         Ok(State::Authorized { tokens })
     }
 
+    /// A refresh whose outcome is unknown (no answer, or the server failed): one retry
+    /// with the same token, then sign in again — never a loop (LIFE-9).
+    fn refresh_outcome_unknown(&mut self, tokens: Tokens<A, R>, retried: bool) -> State<A, R> {
+        if retried {
+            drop(tokens);
+            self.end_session(EndReason::RefreshOutcomeUnknown)
+        } else {
+            State::Refreshing {
+                tokens,
+                sent_at: None,
+                retried: true,
+            }
+        }
+    }
+
     fn on_refresh_response(
         &mut self,
-        tokens: Tokens<A, R>,
-        held: Option<RefreshToken<R>>,
+        mut tokens: Tokens<A, R>,
         sent_at: UnixTime,
+        retried: bool,
         response: Response<'_>,
         scratch: &mut [u8],
     ) -> Result<State<A, R>, Error> {
-        match token::parse_token_response(response, scratch)? {
+        // A 5xx (an HTML error page or `server_error`/`temporarily_unavailable`) says nothing
+        // about whether the token was rotated: the same as no answer (LIFE-9), instead of
+        // poisoning a session whose tokens are still good.
+        let reply = match token::parse_token_response(response, scratch) {
+            Err(Error::ServerMisbehaved(ServerMisbehaved::UnexpectedStatus(status)))
+                if status >= 500 =>
+            {
+                return Ok(self.refresh_outcome_unknown(tokens, retried));
+            }
+            Ok(TokenReply::Error(e))
+                if e.status >= 500
+                    || matches!(
+                        e.code.kind(),
+                        ErrorKind::ServerError | ErrorKind::TemporarilyUnavailable
+                    ) =>
+            {
+                return Ok(self.refresh_outcome_unknown(tokens, retried));
+            }
+            other => other?,
+        };
+        match reply {
             TokenReply::Token(t) => {
+                let held = tokens.refresh.take();
                 let previous = held.map(|h| (h, tokens.scope.as_str()));
-                self.authorized(t, sent_at, tokens.account.clone(), previous, Done::Refreshed)
+                self.authorized(
+                    t,
+                    sent_at,
+                    tokens.account.clone(),
+                    previous,
+                    Done::Refreshed,
+                )
             }
             TokenReply::Error(e) if e.code.kind() == ErrorKind::InvalidGrant => {
                 // LIFE-3: the grant is over. Forget everything; no retry.
@@ -1482,12 +1565,16 @@ impl<const A: usize, const R: usize> Session<A, R> {
                 };
                 Ok(self.end_session(EndReason::RefreshRejected(err)))
             }
-            reply => Err(reply.into_result().err().unwrap_or(ApiMisuse::WrongState.into())),
+            reply => Err(reply
+                .into_result()
+                .err()
+                .unwrap_or(ApiMisuse::WrongState.into())),
         }
     }
 
     fn on_device_authorization(
         &mut self,
+        sent_at: UnixTime,
         response: Response<'_>,
         scratch: &mut [u8],
     ) -> Result<State<A, R>, Error> {
@@ -1505,7 +1592,9 @@ impl<const A: usize, const R: usize> Session<A, R> {
                 None => None,
             },
             interval,
-            expires_at: self.clock.saturating_add(d.expires_in()),
+            // From when the request was sent, like a token's expiry (LIFE-8): never poll a
+            // code the server has already expired.
+            expires_at: sent_at.saturating_add(d.expires_in()),
             next_poll: self.clock.saturating_add(interval),
             shown: false,
             in_flight: None,
@@ -1533,7 +1622,10 @@ impl<const A: usize, const R: usize> Session<A, R> {
                 // access_denied, expired_token and anything else end the flow (DEV-1).
                 _ => Err(e.to_error()),
             },
-            reply => Err(reply.into_result().err().unwrap_or(ApiMisuse::WrongState.into())),
+            reply => Err(reply
+                .into_result()
+                .err()
+                .unwrap_or(ApiMisuse::WrongState.into())),
         }
     }
 
@@ -1550,7 +1642,9 @@ impl<const A: usize, const R: usize> Session<A, R> {
             Ok(RevocationReply::Revoked) => Ok(()),
             Ok(RevocationReply::Unavailable { retry_after }) if attempts < MAX_REVOKE_ATTEMPTS => {
                 // TOK-9: still live; try again after Retry-After. The store is already empty.
-                let wait = retry_after.unwrap_or(DEFAULT_DEVICE_INTERVAL).min(MAX_DEVICE_INTERVAL);
+                let wait = retry_after
+                    .unwrap_or(DEFAULT_DEVICE_INTERVAL)
+                    .min(MAX_DEVICE_INTERVAL);
                 return State::Revoking {
                     refresh,
                     account,
@@ -1570,21 +1664,17 @@ impl<const A: usize, const R: usize> Session<A, R> {
         State::LoggedOut
     }
 
-    /// Moves the refresh token out of the tokens into a queued refresh.
+    /// Queues a refresh of a signed-in session; without a refresh token the session ends.
     fn begin_refresh(&mut self) {
-        if let State::Authorized { mut tokens } = core::mem::replace(&mut self.state, State::Idle)
-        {
-            self.state = match tokens.refresh.take() {
-                Some(refresh) => State::Refreshing {
-                    tokens,
-                    refresh: Some(refresh),
-                    held: None,
-                    sent_at: None,
-                    retried: false,
-                },
-                None => self.end_session(EndReason::Expired),
-            };
-        }
+        self.state = match core::mem::replace(&mut self.state, State::Idle) {
+            State::Authorized { tokens } if tokens.refresh.is_some() => State::Refreshing {
+                tokens,
+                sent_at: None,
+                retried: false,
+            },
+            State::Authorized { .. } => self.end_session(EndReason::Expired),
+            other => other,
+        };
     }
 
     /// Ends the session without logout: tokens forgotten, store erased, sign in again.
@@ -1608,7 +1698,9 @@ impl<const A: usize, const R: usize> Session<A, R> {
     fn ready_to_start(&self, replace_pending: bool) -> Result<(), Error> {
         match &self.state {
             State::Idle | State::LoggedOut => Ok(()),
-            State::Authorize { .. } | State::ExpectCallback { .. } | State::ExpectMessage { .. }
+            State::Authorize { .. }
+            | State::ExpectCallback { .. }
+            | State::ExpectMessage { .. }
                 if replace_pending =>
             {
                 Ok(())
@@ -1669,7 +1761,9 @@ fn show_user_code<'b>(device: &Device, buf: &'b mut [u8]) -> Result<Action<'b>, 
     let c = match complete {
         Some(c) => Some(
             split_copy(rest, c)
-                .map_err(|e| add_required(e, device.user_code.len() + device.verification_uri.len()))?
+                .map_err(|e| {
+                    add_required(e, device.user_code.len() + device.verification_uri.len())
+                })?
                 .0,
         ),
         None => None,
@@ -1727,7 +1821,7 @@ fn param(s: &str, name: &'static str) -> Result<String<MAX_PARAM_LEN>, Error> {
 
 fn is_in_flight<const A: usize, const R: usize>(s: &State<A, R>) -> bool {
     match s {
-        State::ExpectTokenResponse { .. } | State::DeviceStart { sent: true } => true,
+        State::ExpectTokenResponse { .. } | State::DeviceStart { sent_at: Some(_) } => true,
         #[cfg(feature = "password-grant")]
         State::MfaRequired {
             in_flight: Some(_), ..
@@ -1748,5 +1842,23 @@ fn not_pending<const A: usize, const R: usize>(s: &State<A, R>) -> Error {
     match s {
         State::Failed(_) => ApiMisuse::Poisoned.into(),
         _ => CheckFailed::NothingPending.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_size_is_bounded() {
+        // Default capacities: the documented bound (9 872 bytes without features, 9 880 with
+        // all of them when this was written).
+        assert!(core::mem::size_of::<Session>() <= MAX_DEFAULT_SESSION_SIZE);
+        // Smaller token capacities make a smaller session.
+        assert!(core::mem::size_of::<Session<1024, 512>>() < core::mem::size_of::<Session>());
+        // The refresh token is held once, not once per refresh sub-state.
+        let tokens = core::mem::size_of::<Tokens<DEFAULT_ACCESS_CAP, DEFAULT_REFRESH_CAP>>();
+        let config = core::mem::size_of::<Config>();
+        assert!(core::mem::size_of::<Session>() < tokens + config + 1024);
     }
 }

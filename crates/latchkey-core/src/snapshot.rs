@@ -16,9 +16,11 @@
 //! | … | str16 | Kommo account host (length 0: none) |
 //! | end − 8 | 8 | check: first 8 bytes of SHA-256 over everything before it |
 //!
-//! [`Snapshot::parse`] rejects (LIFE-7): a wrong magic, a short or overlong buffer, a bad
-//! length or check, non-UTF-8 text ([`InvalidMessage::BadSnapshot`]); a version other than
-//! 1 ([`InvalidMessage::SnapshotVersion`]); a binding that does not match the configuration
+//! [`Session::restore`](crate::session::Session::restore) rejects (LIFE-7): a wrong magic,
+//! a short or overlong buffer, a bad length or check, non-UTF-8 text
+//! ([`InvalidMessage::BadSnapshot`]); a version other than 1
+//! ([`InvalidMessage::SnapshotVersion`], checked before the check bytes, whose layout a
+//! future version may change); a binding that does not match the configuration
 //! ([`CheckFailed::ForeignSnapshot`]).
 //!
 //! The check detects corruption, not forgery: the snapshot is as secret as the tokens it

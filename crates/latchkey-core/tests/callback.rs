@@ -600,6 +600,23 @@ fn s_ref_2_suffix_on_label_boundary_case_insensitive_url_lowercase() {
     assert!(validate_referer("example.kommo.com", &more).is_ok());
     assert!(validate_referer("evilamocrm.ru", &more).is_err());
 
+    // A suffix without its leading dot (set through the public field, bypassing
+    // `with_referer_suffix`) never matches: no label boundary, no match.
+    let mut raw = Profile::kommo();
+    if let Profile::Kommo(k) = &mut raw {
+        k.referer_allowlist.clear();
+        k.referer_allowlist
+            .push(heapless::String::try_from("kommo.com").unwrap())
+            .unwrap();
+    }
+    for host in ["evilkommo.com", "x.kommo.com"] {
+        assert_eq!(
+            validate_referer(host, &raw),
+            Err(CheckFailed::RefererNotAllowed.into()),
+            "{host}"
+        );
+    }
+
     // Through the callback: the verified account is the lowercase host.
     let cb = parse(&code_query("&referer=Example.Kommo.com")).unwrap();
     let v = cb.verify(&our_state(), &kommo).unwrap();

@@ -1,0 +1,231 @@
+//! Session tests: the RFC 8628 device grant (DEV-1, DEV-2, DEV-3) against the testkit.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // reason: tests
+
+mod util;
+
+use latchkey_core::session::{MAX_DEVICE_INTERVAL, Phase};
+use latchkey_core::{ApiMisuse, Error, ErrorKind, ServerError};
+use latchkey_testkit::{ISSUER, ServerConfig};
+use util::*;
+
+fn device_polls(p: &Pair) -> Vec<u64> {
+    p.server
+        .log()
+        .iter()
+        .filter(|r| r.body.contains("device_code") && r.path() == "/token")
+        .map(|r| r.now)
+        .collect()
+}
+
+fn start(p: &mut Pair) -> String {
+    p.session.start_device_authorization(p.now()).unwrap();
+    match p.drive() {
+        Ok(Stop::UserCode(code)) => code,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn device_grant_end_to_end() {
+    let mut p = Pair::new(rfc_public());
+    let t0 = p.now();
+    let user_code = start(&mut p);
+    // DEV-2: shown as given, with the verification URI; nothing was opened.
+    let shown = p.events.iter().find_map(|e| match e {
+        Event::ShowUserCode {
+            verification_uri,
+            verification_uri_complete,
+            ..
+        } => Some((verification_uri.clone(), verification_uri_complete.clone())),
+        _ => None,
+    });
+    let (uri, complete) = shown.unwrap();
+    assert!(uri.starts_with(ISSUER));
+    assert!(complete.is_none_or(|c| c.contains(&user_code)));
+    assert!(!p.events.iter().any(|e| matches!(e, Event::OpenUrl(_))));
+    assert_eq!(p.session.phase(), Phase::ExpectDeviceApproval);
+
+    // A few pending polls, then the user approves.
+    for _ in 0..3 {
+        assert!(matches!(p.step(), Ok(Event::WaitUntil(_))));
+        assert!(matches!(p.step(), Ok(Event::Send(_))));
+    }
+    assert!(p.server.approve_device(&user_code));
+    assert_eq!(p.drive(), Ok(Stop::Done(Done::Authorized)));
+    assert_eq!(p.call_api(), 200);
+    let polls = device_polls(&p);
+    assert_eq!(
+        polls,
+        vec![t0 + 5, t0 + 10, t0 + 15, t0 + 20],
+        "at the server's interval"
+    );
+    assert!(p.disk.is_some());
+}
+
+#[test]
+fn s_dev_1_slow_down_adds_five_seconds_to_every_later_poll() {
+    let mut p = Pair::new(rfc_public());
+    let t0 = p.now();
+    let user_code = start(&mut p);
+    p.server.misbehave().slow_down_storm = 2;
+    for _ in 0..3 {
+        assert!(matches!(p.step(), Ok(Event::WaitUntil(_))));
+        assert!(matches!(p.step(), Ok(Event::Send(_))));
+    }
+    assert!(p.server.approve_device(&user_code));
+    assert_eq!(p.drive(), Ok(Stop::Done(Done::Authorized)));
+    // Polls at +5; slow_down → 10 s; slow_down → 15 s; pending; approved.
+    assert_eq!(device_polls(&p), vec![t0 + 5, t0 + 15, t0 + 30, t0 + 45]);
+}
+
+#[test]
+fn s_dev_1_access_denied_stops_polling() {
+    let mut p = Pair::new(rfc_public());
+    let user_code = start(&mut p);
+    assert!(p.server.deny_device(&user_code));
+    let denied = Error::ServerError(ServerError {
+        code: ErrorKind::AccessDenied,
+        status: 400,
+    });
+    assert_eq!(p.drive(), Err(denied));
+    assert_eq!(device_polls(&p).len(), 1);
+    assert_eq!(p.session.phase(), Phase::Failed);
+    assert_eq!(p.poll(), Err(ApiMisuse::Poisoned.into()));
+    assert_eq!(device_polls(&p).len(), 1);
+}
+
+#[test]
+fn s_dev_1_expired_token_stops_at_expires_in() {
+    let server = ServerConfig {
+        device_code_lifetime: 60,
+        ..ServerConfig::default()
+    };
+    let mut p = Pair::with_server(rfc_public(), server);
+    let t0 = p.now();
+    start(&mut p);
+    let err = loop {
+        if let Err(e) = p.step() {
+            break e;
+        }
+    };
+    assert!(
+        matches!(
+            err,
+            Error::ServerError(ServerError {
+                code: ErrorKind::ExpiredToken,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    let polls = device_polls(&p);
+    assert_eq!(polls.len(), 11, "every 5 s until expires_in");
+    assert!(
+        polls.iter().all(|&t| t < t0 + 60),
+        "no poll at or after expires_in"
+    );
+    assert_eq!(
+        p.now(),
+        t0 + 60,
+        "the last wait ends at expires_in, not after it"
+    );
+}
+
+#[test]
+fn s_dev_1_server_side_expired_token_ends_the_flow() {
+    // The server's code expires sooner than it said (clock skew): its expired_token ends it.
+    let mut p = Pair::new(rfc_public());
+    start(&mut p);
+    let req = p.next_send();
+    p.clock.advance(1800);
+    let resp = p.exchange(&req);
+    let expired = Error::ServerError(ServerError {
+        code: ErrorKind::ExpiredToken,
+        status: 400,
+    });
+    assert_eq!(p.deliver(&resp), Err(expired));
+    assert_eq!(p.session.phase(), Phase::Failed);
+}
+
+#[test]
+fn s_dev_3_polling_backs_off_on_timeouts() {
+    let mut p = Pair::new(rfc_public());
+    let user_code = start(&mut p);
+    let mut waits = Vec::new();
+    for _ in 0..8 {
+        let _ = p.next_send();
+        p.session.handle_timeout(p.now()).unwrap();
+        let before = p.now();
+        match p.poll().unwrap() {
+            Event::WaitUntil(t) => {
+                waits.push(t - before);
+                p.clock.set(t);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        waits,
+        vec![
+            10,
+            20,
+            40,
+            80,
+            160,
+            MAX_DEVICE_INTERVAL,
+            MAX_DEVICE_INTERVAL,
+            MAX_DEVICE_INTERVAL
+        ]
+    );
+    // Still pending; the flow can finish.
+    let _ = user_code;
+}
+
+#[test]
+fn s_dev_3_the_device_client_is_public_and_rfc_only() {
+    let mut p = Pair::new(rfc_public());
+    start(&mut p);
+    let polls: Vec<_> = p.api_requests().into_iter().cloned().collect();
+    assert!(polls.iter().all(|r| r.header("authorization").is_none()));
+    for cfg in [crm_confidential(), kommo()] {
+        let mut p = Pair::new(cfg);
+        assert!(matches!(
+            p.session.start_device_authorization(p.now()),
+            Err(Error::ApiMisuse(ApiMisuse::NoEndpoint(_)))
+        ));
+        assert_eq!(p.session.phase(), Phase::Idle);
+    }
+}
+
+#[test]
+fn s_dev_1_expiry_counts_from_when_the_request_was_sent() {
+    let server = ServerConfig {
+        device_code_lifetime: 60,
+        ..ServerConfig::default()
+    };
+    let mut p = Pair::with_server(rfc_public(), server);
+    let t0 = p.now();
+    p.session.start_device_authorization(t0).unwrap();
+    let req = p.next_send();
+    let resp = p.exchange(&req);
+    p.clock.advance(20); // a slow network: the code is 20 s old when it arrives
+    p.deliver(&resp).unwrap();
+    let err = loop {
+        if let Err(e) = p.step() {
+            break e;
+        }
+    };
+    assert!(matches!(
+        err,
+        Error::ServerError(ServerError {
+            code: ErrorKind::ExpiredToken,
+            ..
+        })
+    ));
+    assert_eq!(
+        p.now(),
+        t0 + 60,
+        "stops when the server's code expires, not 20 s later"
+    );
+    assert!(device_polls(&p).iter().all(|&t| t < t0 + 60));
+}
