@@ -1020,7 +1020,7 @@ impl fmt::Debug for MfaRequired<'_> {
 /// An OAuth 2.0 error response (RFC 6749 §5.2), with decoded text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ErrorResponse<'b> {
-    /// The `error` code (open: unknown codes are [`ErrorCode::Other`]).
+    /// The `error` code (open: an unknown code keeps its text, [`ErrorKind::Other`]).
     pub code: ErrorCode<'b>,
     /// `error_description`, if sent.
     pub description: Option<&'b str>,
@@ -1047,96 +1047,33 @@ impl From<ErrorResponse<'_>> for Error {
     }
 }
 
-/// An OAuth 2.0 error code: the registered values (RFC 6749 §5.2, RFC 7009, RFC 8628, the
-/// CRM's `rate_limit_exceeded`) plus [`ErrorCode::Other`] for any extension value.
-#[non_exhaustive]
+/// An OAuth 2.0 error code as the server sent it: its [`ErrorKind`] — a registered value
+/// (RFC 6749 §5.2, RFC 7009, RFC 8628, the CRM's `rate_limit_exceeded`) or
+/// [`ErrorKind::Other`] for an extension value — and the text itself, so an unknown code is
+/// never lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode<'a> {
-    /// `invalid_request`
-    InvalidRequest,
-    /// `invalid_client`
-    InvalidClient,
-    /// `invalid_grant` (on refresh: the session is over, LIFE-3)
-    InvalidGrant,
-    /// `unauthorized_client`
-    UnauthorizedClient,
-    /// `unsupported_grant_type`
-    UnsupportedGrantType,
-    /// `invalid_scope`
-    InvalidScope,
-    /// `access_denied`
-    AccessDenied,
-    /// `unsupported_response_type`
-    UnsupportedResponseType,
-    /// `server_error`
-    ServerError,
-    /// `temporarily_unavailable`
-    TemporarilyUnavailable,
-    /// `authorization_pending` (RFC 8628)
-    AuthorizationPending,
-    /// `slow_down` (RFC 8628: add 5 s to the interval)
-    SlowDown,
-    /// `expired_token` (RFC 8628)
-    ExpiredToken,
-    /// `unsupported_token_type` (RFC 7009)
-    UnsupportedTokenType,
-    /// `rate_limit_exceeded` (CRM forgot-password)
-    RateLimitExceeded,
-    /// Any other value, as sent.
-    Other(&'a str),
+pub struct ErrorCode<'a> {
+    kind: ErrorKind,
+    text: &'a str,
 }
 
 impl<'a> ErrorCode<'a> {
     /// The code for a wire value.
     pub fn from_code(code: &'a str) -> Self {
-        match ErrorKind::from_code(code) {
-            ErrorKind::InvalidRequest => Self::InvalidRequest,
-            ErrorKind::InvalidClient => Self::InvalidClient,
-            ErrorKind::InvalidGrant => Self::InvalidGrant,
-            ErrorKind::UnauthorizedClient => Self::UnauthorizedClient,
-            ErrorKind::UnsupportedGrantType => Self::UnsupportedGrantType,
-            ErrorKind::InvalidScope => Self::InvalidScope,
-            ErrorKind::AccessDenied => Self::AccessDenied,
-            ErrorKind::UnsupportedResponseType => Self::UnsupportedResponseType,
-            ErrorKind::ServerError => Self::ServerError,
-            ErrorKind::TemporarilyUnavailable => Self::TemporarilyUnavailable,
-            ErrorKind::AuthorizationPending => Self::AuthorizationPending,
-            ErrorKind::SlowDown => Self::SlowDown,
-            ErrorKind::ExpiredToken => Self::ExpiredToken,
-            ErrorKind::UnsupportedTokenType => Self::UnsupportedTokenType,
-            ErrorKind::RateLimitExceeded => Self::RateLimitExceeded,
-            _ => Self::Other(code),
+        Self {
+            kind: ErrorKind::from_code(code),
+            text: code,
         }
     }
 
-    /// The copyable kind ([`ErrorKind::Other`] for unknown codes).
+    /// What kind of error it is ([`ErrorKind::Other`] for an extension value).
     pub fn kind(&self) -> ErrorKind {
-        match self {
-            Self::InvalidRequest => ErrorKind::InvalidRequest,
-            Self::InvalidClient => ErrorKind::InvalidClient,
-            Self::InvalidGrant => ErrorKind::InvalidGrant,
-            Self::UnauthorizedClient => ErrorKind::UnauthorizedClient,
-            Self::UnsupportedGrantType => ErrorKind::UnsupportedGrantType,
-            Self::InvalidScope => ErrorKind::InvalidScope,
-            Self::AccessDenied => ErrorKind::AccessDenied,
-            Self::UnsupportedResponseType => ErrorKind::UnsupportedResponseType,
-            Self::ServerError => ErrorKind::ServerError,
-            Self::TemporarilyUnavailable => ErrorKind::TemporarilyUnavailable,
-            Self::AuthorizationPending => ErrorKind::AuthorizationPending,
-            Self::SlowDown => ErrorKind::SlowDown,
-            Self::ExpiredToken => ErrorKind::ExpiredToken,
-            Self::UnsupportedTokenType => ErrorKind::UnsupportedTokenType,
-            Self::RateLimitExceeded => ErrorKind::RateLimitExceeded,
-            Self::Other(_) => ErrorKind::Other,
-        }
+        self.kind
     }
 
     /// The code as sent.
     pub fn as_str(&self) -> &'a str {
-        match self {
-            Self::Other(s) => s,
-            known => known.kind().as_str(),
-        }
+        self.text
     }
 }
 
