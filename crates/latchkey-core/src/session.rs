@@ -9,7 +9,9 @@ use heapless::String;
 #[cfg(feature = "password-grant")]
 use crate::MAX_PARAM_LEN;
 use crate::authorize::{AuthorizationRequest, check_extra};
-use crate::callback::{AuthorizationCode, KommoAccount, parse_callback, validate_referer};
+use crate::callback::{
+    AuthorizationCode, Callback, KommoAccount, parse_callback, validate_referer,
+};
 use crate::client::Client;
 use crate::error::{
     ApiMisuse, Capacity, CheckFailed, Error, ErrorKind, ServerError, ServerMisbehaved,
@@ -30,6 +32,9 @@ use crate::{MAX_EXTRA_PARAMS, MAX_SCOPE_LEN, MAX_URL_LEN, UnixTime};
 
 /// Most bytes of extra authorization parameters a session config holds (names and values).
 pub const MAX_EXTRA_LEN: usize = 256;
+/// Longest server `error_description` the session keeps for display
+/// ([`Session::error_description`]); a longer one is not kept.
+pub const MAX_DESCRIPTION_LEN: usize = 256;
 /// Default seconds before expiry at which a refresh becomes due (LIFE-1).
 pub const DEFAULT_REFRESH_SKEW: u64 = 60;
 /// Lifetime assumed when a token response has no `expires_in` (LIFE-1): one hour, the most
@@ -44,7 +49,7 @@ pub const MAX_CODE_LEN: usize = 1024;
 /// Longest device `user_code` the session keeps.
 pub const MAX_USER_CODE_LEN: usize = 64;
 /// Upper bound on `size_of::<Session>()` with the default capacities (see [`Session`]).
-pub const MAX_DEFAULT_SESSION_SIZE: usize = 10 * 1024;
+pub const MAX_DEFAULT_SESSION_SIZE: usize = 11 * 1024;
 /// How many times a revocation answered with `503` is retried before logout reports it
 /// (TOK-9).
 pub const MAX_REVOKE_ATTEMPTS: u8 = 3;
@@ -460,7 +465,7 @@ enum Done {
 /// # Size
 /// A session is one fixed-size value and never allocates: the tokens (`A + R` bytes), the
 /// [`Config`], and the largest waiting state. With the default capacities it is under
-/// [`MAX_DEFAULT_SESSION_SIZE`] bytes (10 KiB), with or without the `password-grant`
+/// [`MAX_DEFAULT_SESSION_SIZE`] bytes (11 KiB), with or without the `password-grant`
 /// feature; a unit test holds that bound. The MFA step keeps about 8 KiB (MFA token, a
 /// queued OTP, an enrolment secret), so with small token capacities it is the largest state.
 ///
@@ -513,6 +518,8 @@ pub struct Session<const A: usize = DEFAULT_ACCESS_CAP, const R: usize = DEFAULT
     announce: Announce,
     /// The latest time seen; time never goes backwards inside the session (LIFE-1).
     clock: UnixTime,
+    /// The last server error's description, for display only.
+    description: String<MAX_DESCRIPTION_LEN>,
 }
 
 impl<const A: usize, const R: usize> Session<A, R> {
@@ -523,7 +530,17 @@ impl<const A: usize, const R: usize> Session<A, R> {
             state: State::Idle,
             announce: Announce::default(),
             clock: 0,
+            description: String::new(),
         }
+    }
+
+    /// The `error_description` of the last server error the session handled (a token,
+    /// MFA or revocation error response, or an `error=` callback), for showing to a person
+    /// ("Invalid username or password"). Untrusted text: display it, never parse or act on
+    /// it. Cleared by the next input; `None` when there was none or it was longer than
+    /// [`MAX_DESCRIPTION_LEN`] bytes.
+    pub fn error_description(&self) -> Option<&str> {
+        (!self.description.is_empty()).then_some(self.description.as_str())
     }
 
     /// A signed-in session from a snapshot made by [`Session::save`] or handed out with
@@ -630,12 +647,16 @@ impl<const A: usize, const R: usize> Session<A, R> {
     /// The access token, while it is not due for refresh.
     ///
     /// [`Error::RefreshDue`] once `now ≥ expires_at − skew` (and while a refresh is under
-    /// way): poll the session, which sends the refresh. [`ApiMisuse::WrongState`] when not
-    /// signed in.
+    /// way): poll the session, which sends the refresh. A session without a refresh token
+    /// has nothing to refresh with, so it serves the token until `expires_at` itself.
+    /// [`ApiMisuse::WrongState`] when not signed in.
     pub fn access_token(&self, now: UnixTime) -> Result<&AccessToken<A>, Error> {
         let now = now.max(self.clock);
         match &self.state {
             State::Authorized { tokens } if now < self.due_at(tokens) => Ok(&tokens.access),
+            State::Authorized { tokens } if tokens.refresh.is_none() && now < tokens.expires_at => {
+                Ok(&tokens.access)
+            }
             State::Authorized { .. } | State::Refreshing { .. } => Err(Error::RefreshDue),
             other => Err(wrong_state(other)),
         }
@@ -928,8 +949,15 @@ impl<const A: usize, const R: usize> Session<A, R> {
             }
         };
         let (verifier, state) = pending.into_parts();
+        self.description.clear();
         let next = parse_callback(query, scratch)
-            .and_then(|cb| cb.verify(&state, &self.config.profile))
+            .and_then(|cb| {
+                let verified = cb.verify(&state, &self.config.profile);
+                if let (Err(Error::ServerError(_)), Callback::Error(e)) = (&verified, &cb) {
+                    remember(&mut self.description, e.description());
+                }
+                verified
+            })
             .and_then(|v| {
                 let (code, account) = v.into_parts();
                 Ok(State::Exchange {
@@ -939,6 +967,27 @@ impl<const A: usize, const R: usize> Session<A, R> {
                 })
             });
         self.transition(next)
+    }
+
+    /// Whether a redirect callback carries the pending request's state, checked in constant
+    /// time and **without** consuming anything.
+    ///
+    /// For loopback listeners (RFC 8252, CB-8): answer a callback that does not match with
+    /// `400` and keep waiting, and hand only a matching one to
+    /// [`Session::handle_callback`]. A stray or hostile request to the port then cannot end
+    /// the pending sign-in, while everything that reaches `handle_callback` is still
+    /// checked and consumed once (STATE-2): without the state, a request cannot pass here.
+    /// Malformed queries (duplicates, bad escapes, …) do not match.
+    pub fn callback_matches(&self, query: &[u8], scratch: &mut [u8]) -> bool {
+        let State::ExpectCallback { pending } = &self.state else {
+            return false;
+        };
+        match parse_callback(query, scratch) {
+            Ok(cb) => cb
+                .state()
+                .is_some_and(|s| pending.state().verify(s).is_ok()),
+            Err(_) => false,
+        }
     }
 
     /// Handles the parent window's reply in the CRM iframe flow.
@@ -990,6 +1039,18 @@ impl<const A: usize, const R: usize> Session<A, R> {
         scratch: &mut [u8],
     ) -> Result<(), Error> {
         self.tick(now);
+        self.description.clear();
+        if !(200..300).contains(&response.status) {
+            // Every endpoint answers errors in the RFC 6749 §5.2 shape: keep the text for
+            // display before the handler below parses the body for what it means.
+            if let Ok(TokenReply::Error(e)) = token::parse_token_response(response, scratch) {
+                remember(&mut self.description, e.description);
+            }
+            #[cfg(feature = "password-grant")]
+            if let Ok(TokenReply::MfaRequired(m)) = token::parse_token_response(response, scratch) {
+                remember(&mut self.description, m.description());
+            }
+        }
         let poisoned = State::Failed(ApiMisuse::Poisoned.into());
         let next = match core::mem::replace(&mut self.state, poisoned) {
             State::ExpectTokenResponse {
@@ -1079,6 +1140,30 @@ impl<const A: usize, const R: usize> Session<A, R> {
             }
         };
         self.transition(next)
+    }
+
+    /// Reports that the last [`Action::Send`] was **not delivered**: nothing reached the
+    /// server (connection refused, DNS failure, TLS handshake failed before the request was
+    /// written). Unlike [`Session::handle_timeout`], the outcome is known:
+    /// - a refresh goes back to signed-in with the same tokens (nothing was rotated): the
+    ///   next poll sends it again, so back off before polling;
+    /// - anything else is handled as [`Session::handle_timeout`] handles it.
+    pub fn handle_send_failed(&mut self, now: UnixTime) -> Result<(), Error> {
+        self.tick(now);
+        match core::mem::replace(&mut self.state, State::Idle) {
+            State::Refreshing {
+                tokens,
+                sent_at: Some(_),
+                ..
+            } => {
+                self.state = State::Authorized { tokens };
+                Ok(())
+            }
+            other => {
+                self.state = other;
+                self.handle_timeout(now)
+            }
+        }
     }
 
     // --- output ---------------------------------------------------------------------------
@@ -1805,6 +1890,16 @@ fn copy_code(code: AuthorizationCode<'_>) -> Result<Code, Error> {
 
 fn scope_string(s: &str) -> Result<String<MAX_SCOPE_LEN>, Error> {
     bounded(s, Capacity::Config, MAX_SCOPE_LEN)
+}
+
+/// Keeps a server's description for display, when it fits.
+fn remember(slot: &mut String<MAX_DESCRIPTION_LEN>, description: Option<&str>) {
+    slot.clear();
+    if let Some(d) = description {
+        if slot.push_str(d).is_err() {
+            slot.clear();
+        }
+    }
 }
 
 fn bounded<const N: usize>(s: &str, what: Capacity, limit: usize) -> Result<String<N>, Error> {

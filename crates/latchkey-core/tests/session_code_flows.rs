@@ -452,3 +452,32 @@ fn extra_authorization_parameters_reach_the_url_and_cannot_override_protocol_one
     }
     assert!(c.with_extra_param("p8", "v").is_err());
 }
+
+#[test]
+fn s_cb_8_loopback_precheck_keeps_the_pending_request() {
+    let mut p = Pair::new(rfc_public());
+    p.auto_browser = false;
+    p.start_authorization().unwrap();
+    let url = open_url(&mut p);
+    let good = browse(&mut p, &url);
+    let mut scratch = [0u8; 4096];
+    // Stray and hostile requests to the listener: no match, nothing consumed.
+    for stray in [
+        "",
+        "code=attacker&state=guess",
+        "error=access_denied&state=guess",
+        &replace_param(&good, "state", "x"),
+        &format!("{good}&state={}", param(&good, "state")),
+    ] {
+        assert!(
+            !p.session.callback_matches(stray.as_bytes(), &mut scratch),
+            "{stray}"
+        );
+        assert_eq!(p.session.phase(), Phase::ExpectCallback);
+    }
+    // The real one matches, and is then consumed exactly once.
+    assert!(p.session.callback_matches(good.as_bytes(), &mut scratch));
+    p.callback(&good).unwrap();
+    assert!(!p.session.callback_matches(good.as_bytes(), &mut scratch));
+    assert_eq!(p.drive(), Ok(Stop::Done(Done::Authorized)));
+}

@@ -477,3 +477,68 @@ fn s_life_4_one_refresh_in_flight() {
             .is_access_token_live(issued.as_str().unwrap(), due + 1)
     );
 }
+
+#[test]
+fn a_refresh_that_was_never_delivered_keeps_the_tokens() {
+    let mut p = Pair::new(crm_confidential());
+    p.sign_in();
+    let disk = p.disk.clone();
+    let token = p.stored_refresh_token().unwrap();
+    p.session.refresh(p.now()).unwrap();
+    let first = p.next_send();
+    // Connection refused: nothing reached the server, nothing was rotated.
+    p.session.handle_send_failed(p.now()).unwrap();
+    assert_eq!(p.session.phase(), Phase::Authorized);
+    assert_eq!(
+        p.disk, disk,
+        "no Erase, no Persist: the stored grant is untouched"
+    );
+    // The next poll sends the same token, once; the server then sees it once.
+    let again = p.next_send();
+    assert_eq!(refresh_token_in(&first.body), Some(token.clone()));
+    assert_eq!(refresh_token_in(&again.body), Some(token.clone()));
+    let resp = p.exchange(&again);
+    p.deliver(&resp).unwrap();
+    assert_eq!(p.drive(), Ok(Stop::Done(Done::Refreshed)));
+    assert_eq!(p.server.refresh_token_presentations(&token), 1);
+}
+
+#[test]
+fn the_server_error_description_is_kept_for_display() {
+    let mut p = Pair::new(crm_confidential());
+    p.sign_in();
+    let old_snapshot = p.disk.clone();
+    p.session.refresh(p.now()).unwrap();
+    assert_eq!(p.drive(), Ok(Stop::Done(Done::Refreshed)));
+    // A stale copy presents the rotated-out token: the server refuses it.
+    p.disk = old_snapshot;
+    p.restore_from_disk().unwrap();
+    p.session.refresh(p.now()).unwrap();
+    assert!(matches!(
+        p.drive(),
+        Ok(Stop::Done(Done::SignInRequired(
+            EndReason::RefreshRejected(_)
+        )))
+    ));
+    assert_eq!(
+        p.session.error_description(),
+        Some("Refresh token is invalid or expired")
+    );
+}
+
+#[test]
+fn s_life_1_without_a_refresh_token_the_token_is_served_until_it_expires() {
+    // client_credentials issues no refresh token.
+    let mut p = Pair::new(rfc_basic());
+    p.session.start_client_credentials(p.now()).unwrap();
+    assert_eq!(p.drive(), Ok(Stop::Done(Done::Authorized)));
+    assert!(!p.session.has_refresh_token());
+    let expires_at = p.session.expires_at().unwrap();
+    p.clock.set(expires_at - 1);
+    assert!(
+        p.session.access_token(p.now()).is_ok(),
+        "due but unrefreshable: still valid"
+    );
+    p.clock.set(expires_at);
+    assert!(p.session.access_token(p.now()).is_err());
+}
