@@ -18,6 +18,9 @@ step "clippy (all targets, -D warnings)"
 cargo +stable clippy --workspace --all-targets --locked -- -D warnings
 cargo +stable clippy -p latchkey-core --all-targets --all-features --locked -- -D warnings
 
+step "interop peer (oidc-provider, npm ci when needed)"
+scripts/interop-setup.sh
+
 step "tests"
 cargo +stable test --workspace --locked
 cargo +stable test -p latchkey-core --all-features --locked
