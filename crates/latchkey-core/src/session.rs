@@ -1495,10 +1495,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
             }
             reply => {
                 let _ = purpose;
-                Err(reply
-                    .into_result()
-                    .err()
-                    .unwrap_or(ApiMisuse::WrongState.into()))
+                Err(reply_error(reply))
             }
         }
     }
@@ -1525,10 +1522,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
                     self.announce.done = Some(Done::MfaRejected(e.to_error()));
                     Ok(waiting(mfa, None))
                 }
-                reply => Err(reply
-                    .into_result()
-                    .err()
-                    .unwrap_or(ApiMisuse::WrongState.into())),
+                reply => Err(reply_error(reply)),
             },
             MfaSent::Secret => match token::parse_mfa_secret_response(response, scratch)? {
                 token::Reply::Success(s) => {
@@ -1645,15 +1639,13 @@ impl<const A: usize, const R: usize> Session<A, R> {
             }
             TokenReply::Error(e) if e.code.kind() == ErrorKind::InvalidGrant => {
                 // LIFE-3: the grant is over. Forget everything; no retry.
-                let ServerErrorOr::Server(err) = server_error(e.to_error()) else {
-                    return Err(e.to_error());
+                let err = ServerError {
+                    code: e.code.kind(),
+                    status: e.status,
                 };
                 Ok(self.end_session(EndReason::RefreshRejected(err)))
             }
-            reply => Err(reply
-                .into_result()
-                .err()
-                .unwrap_or(ApiMisuse::WrongState.into())),
+            reply => Err(reply_error(reply)),
         }
     }
 
@@ -1707,10 +1699,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
                 // access_denied, expired_token and anything else end the flow (DEV-1).
                 _ => Err(e.to_error()),
             },
-            reply => Err(reply
-                .into_result()
-                .err()
-                .unwrap_or(ApiMisuse::WrongState.into())),
+            reply => Err(reply_error(reply)),
         }
     }
 
@@ -1812,15 +1801,12 @@ const TIMEOUT: Error = Error::ServerMisbehaved(crate::ServerMisbehaved::NoRespon
 /// A syntactically valid verifier used only to measure a code-exchange request.
 const PROBE_VERIFIER: &str = "0000000000000000000000000000000000000000000";
 
-enum ServerErrorOr {
-    Server(ServerError),
-    Other,
-}
-
-fn server_error(e: Error) -> ServerErrorOr {
-    match e {
-        Error::ServerError(s) => ServerErrorOr::Server(s),
-        _ => ServerErrorOr::Other,
+/// The error a non-token reply stands for (an error response, or an MFA requirement
+/// where none was asked for).
+fn reply_error(reply: TokenReply<'_>) -> Error {
+    match reply.into_result() {
+        Err(e) => e,
+        Ok(_) => ServerMisbehaved::MalformedResponse.into(),
     }
 }
 
@@ -1895,10 +1881,10 @@ fn scope_string(s: &str) -> Result<String<MAX_SCOPE_LEN>, Error> {
 /// Keeps a server's description for display, when it fits.
 fn remember(slot: &mut String<MAX_DESCRIPTION_LEN>, description: Option<&str>) {
     slot.clear();
-    if let Some(d) = description {
-        if slot.push_str(d).is_err() {
-            slot.clear();
-        }
+    if let Some(d) = description
+        && slot.push_str(d).is_err()
+    {
+        slot.clear();
     }
 }
 
