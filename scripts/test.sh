@@ -33,6 +33,18 @@ for t in thumbv7em-none-eabihf riscv32imc-unknown-none-elf; do
   cargo +stable build -p latchkey-core --release --locked --target "$t" --features "$BARE_FEATURES"
 done
 
+step "benches build (criterion, allocation count)"
+cargo +stable bench --workspace --no-run --locked
+
+step "allocations: 0 in every core operation"
+cargo +stable bench -p latchkey-benches --bench allocs --locked
+
+step "size report (firmware .text, gzipped wasm)"
+SIZE_GATE=ceiling scripts/size.sh
+
+step "fuzz smoke (every target, ${FUZZ_SECS:-20} s each)"
+scripts/fuzz.sh smoke "${FUZZ_SECS:-20}"
+
 step "docs (-D warnings)"
 RUSTDOCFLAGS="-D warnings" cargo +stable doc --workspace --no-deps --locked
 RUSTDOCFLAGS="-D warnings" cargo +stable doc -p latchkey-core --no-deps --all-features --locked

