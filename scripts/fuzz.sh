@@ -39,6 +39,7 @@ run() {
   log=$(mktemp)
   if ! cargo +nightly fuzz run --debug-assertions "$t" "fuzz/target/corpus/$t" "fuzz/seeds/$t" -- \
       -max_total_time="$secs" -print_final_stats=1 -rss_limit_mb=2048 -max_len=8192 \
+      ${FUZZ_SEED:+-seed="$FUZZ_SEED"} \
       >"$log" 2>&1; then
     tail -n 60 "$log"
     echo "fuzz: $t FAILED (input saved under fuzz/artifacts/$t/)" >&2
@@ -61,6 +62,10 @@ case "$mode" in
   smoke | long)
     default=20
     [ "$mode" = long ] && default=300
+    # The smoke run is reproducible: a fixed libFuzzer seed over the committed seeds, so a
+    # run finds what the previous one found (FUZZ_SEED=0 asks libFuzzer for a random seed).
+    [ "$mode" = smoke ] && export FUZZ_SEED=${FUZZ_SEED:-1}
+    [ "${FUZZ_SEED:-}" = 0 ] && unset FUZZ_SEED
     secs=${2:-$default}
     setup
     build

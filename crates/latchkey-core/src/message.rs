@@ -315,8 +315,9 @@ fn set_once<T>(slot: &mut Option<T>, value: T, name: &'static str) -> Result<(),
     Ok(())
 }
 
+/// Rejects Unicode control characters (C0, DEL and C1: `char::is_control`) in decoded text.
 fn no_controls(s: &str) -> Result<&str, Error> {
-    if s.bytes().any(|b| b < 0x20 || b == 0x7f) {
+    if s.chars().any(char::is_control) {
         return Err(InvalidMessage::ControlCharacter.into());
     }
     Ok(s)

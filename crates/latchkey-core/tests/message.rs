@@ -340,3 +340,19 @@ proptest! {
         }
     }
 }
+
+/// Found by the `message_reply` fuzzer: a C1 control character (U+0089) in the code.
+#[test]
+fn s_pm_4_c1_control_characters_are_rejected_too() {
+    let json = "{\"type\":\"CLIENT_OAUTH_CODE\",\"payload\":{\"code\":\"def\u{89}666\"}}";
+    let mut scratch = [0u8; 256];
+    assert_eq!(
+        parse_code_reply(json.as_bytes(), &mut scratch).map(|r| r.code.secret().len()),
+        Err(latchkey_core::InvalidMessage::ControlCharacter.into())
+    );
+    let escaped = r#"{"type":"CLIENT_OAUTH_CODE","payload":{"code":"def\u0089666"}}"#;
+    assert_eq!(
+        parse_code_reply(escaped.as_bytes(), &mut scratch).map(|r| r.code.secret().len()),
+        Err(latchkey_core::InvalidMessage::ControlCharacter.into())
+    );
+}
