@@ -66,7 +66,7 @@ use crate::error::{
     ServerMisbehaved,
 };
 use crate::http::{self, Method, Request, Response};
-use crate::json::{self, Key, Value};
+use crate::json::{self, Name, Scratch, Text, Value};
 use crate::pkce::CodeVerifier;
 use crate::profile::{BodyEncoding, ClientAuth, Profile};
 use crate::{MAX_CLIENT_ID_LEN, MAX_SECRET_LEN, MAX_TOKEN_LEN};
@@ -103,7 +103,13 @@ macro_rules! secret_string {
             /// [`InvalidMessage::ControlCharacter`], more than `N` bytes is
             /// [`Error::CapacityExceeded`] (`Capacity::Token`), never a truncation.
             pub fn new(s: &str) -> Result<Self, Error> {
-                owned_secret(s, $field).map(Self)
+                owned_secret(s, $field, true).map(Self)
+            }
+
+            /// Copies a token a parser here handed out: its text was already checked for
+            /// control characters (TOK-7), so it is not scanned again.
+            fn parsed(s: &str) -> Result<Self, Error> {
+                owned_secret(s, $field, false).map(Self)
             }
 
             /// The token itself, to send to the server. Never log or display it.
@@ -173,11 +179,15 @@ secret_string!(
     DEFAULT_CODE_CAP
 );
 
-fn owned_secret<const N: usize>(s: &str, field: &'static str) -> Result<String<N>, Error> {
+fn owned_secret<const N: usize>(
+    s: &str,
+    field: &'static str,
+    check_controls: bool,
+) -> Result<String<N>, Error> {
     if s.is_empty() {
         return Err(InvalidMessage::Empty(field).into());
     }
-    if s.bytes().any(is_control) {
+    if check_controls && s.bytes().any(is_control) {
         return Err(InvalidMessage::ControlCharacter.into());
     }
     String::try_from(s).map_err(|_| Error::CapacityExceeded {
@@ -901,7 +911,7 @@ pub struct TokenResponse<'b> {
 impl<'b> TokenResponse<'b> {
     /// An owned copy of the access token; longer than `N` is [`Error::CapacityExceeded`].
     pub fn access_token<const N: usize>(&self) -> Result<AccessToken<N>, Error> {
-        AccessToken::new(self.access_token)
+        AccessToken::parsed(self.access_token)
     }
 
     /// The access token text, borrowed (zero-copy). A secret: never log it.
@@ -912,7 +922,7 @@ impl<'b> TokenResponse<'b> {
     /// An owned copy of the refresh token, if the server issued one. Persist it before
     /// dropping the old one (LIFE-2).
     pub fn refresh_token<const N: usize>(&self) -> Result<Option<RefreshToken<N>>, Error> {
-        self.refresh_token.map(RefreshToken::new).transpose()
+        self.refresh_token.map(RefreshToken::parsed).transpose()
     }
 
     /// The refresh token text, borrowed. A secret: never log it.
@@ -982,7 +992,7 @@ pub struct MfaRequired<'b> {
 impl<'b> MfaRequired<'b> {
     /// An owned copy of the MFA token for the next step.
     pub fn mfa_token<const N: usize>(&self) -> Result<MfaToken<N>, Error> {
-        MfaToken::new(self.mfa_token)
+        MfaToken::parsed(self.mfa_token)
     }
 
     /// The MFA token text, borrowed. A secret (CRM-2).
@@ -1111,7 +1121,7 @@ pub struct DeviceAuthorizationResponse<'b> {
 impl<'b> DeviceAuthorizationResponse<'b> {
     /// An owned copy of the device code, for polling.
     pub fn device_code<const N: usize>(&self) -> Result<DeviceCode<N>, Error> {
-        DeviceCode::new(self.device_code)
+        DeviceCode::parsed(self.device_code)
     }
 
     /// The device code text, borrowed. A secret: never show it.
@@ -1225,14 +1235,14 @@ pub fn parse_token_response<'b>(
     scratch: &'b mut [u8],
 ) -> Result<TokenReply<'b>, Error> {
     resp.check()?;
+    let mut s = Scratch::new(scratch);
     if !is_success(resp.status) {
-        let fields = match error_fields(resp)? {
+        let fields = match error_fields(resp, TOKEN_ERROR_TEXT, &mut s)? {
             Some(f) => f,
             None => return Err(ServerMisbehaved::UnexpectedStatus(resp.status).into()),
         };
-        let mut s = Scratch::new(scratch);
-        let error = error_response(&fields, resp.status, &mut s)?;
-        let mfa_token = fields.token(F::MfaToken, &mut s)?;
+        let error = error_response(&fields, resp.status)?;
+        let mfa_token = fields.token(F::MfaToken)?;
         s.finish()?;
         return Ok(match mfa_token {
             Some(mfa_token) => TokenReply::MfaRequired(MfaRequired {
@@ -1247,17 +1257,17 @@ pub fn parse_token_response<'b>(
     if resp.status != 200 {
         return Err(ServerMisbehaved::UnexpectedStatus(resp.status).into());
     }
-    let fields = Fields::collect(resp.body)?;
+    let mut fields = Fields::new(TOKEN_TEXT);
+    fields.collect(resp.body, &mut s)?;
     if fields.get(F::Error).is_some() {
         return Err(ServerMisbehaved::ErrorInSuccess.into());
     }
-    let mut s = Scratch::new(scratch);
-    let access_token = fields.token(F::AccessToken, &mut s)?;
-    let mfa_token = fields.token(F::MfaToken, &mut s)?;
-    let token_type = fields.text(F::TokenType, &mut s)?;
-    let refresh_token = fields.token(F::RefreshToken, &mut s)?;
-    let scope = fields.text(F::Scope, &mut s)?;
-    let description = fields.text(F::ErrorDescription, &mut s)?;
+    let access_token = fields.token(F::AccessToken)?;
+    let mfa_token = fields.token(F::MfaToken)?;
+    let token_type = fields.text(F::TokenType)?;
+    let refresh_token = fields.token(F::RefreshToken)?;
+    let scope = fields.text(F::Scope)?;
+    let description = fields.text(F::ErrorDescription)?;
     let expires_in = fields.number(F::ExpiresIn)?;
     s.finish()?;
     let Some(access_token) = access_token else {
@@ -1290,16 +1300,14 @@ pub fn parse_device_authorization_response<'b>(
     resp: Response<'b>,
     scratch: &'b mut [u8],
 ) -> Result<Reply<'b, DeviceAuthorizationResponse<'b>>, Error> {
-    let fields = match success_fields(resp, scratch)? {
+    let (fields, s) = match success_fields(resp, scratch, DEVICE_TEXT)? {
         Ok(f) => f,
         Err(e) => return Ok(Reply::Error(e)),
     };
-    let (fields, scratch) = fields;
-    let mut s = Scratch::new(scratch);
-    let device_code = fields.token(F::DeviceCode, &mut s)?;
-    let user_code = fields.text(F::UserCode, &mut s)?;
-    let verification_uri = fields.text(F::VerificationUri, &mut s)?;
-    let verification_uri_complete = fields.text(F::VerificationUriComplete, &mut s)?;
+    let device_code = fields.token(F::DeviceCode)?;
+    let user_code = fields.text(F::UserCode)?;
+    let verification_uri = fields.text(F::VerificationUri)?;
+    let verification_uri_complete = fields.text(F::VerificationUriComplete)?;
     let expires_in = fields.number(F::ExpiresIn)?;
     let interval = fields.number(F::Interval)?;
     s.finish()?;
@@ -1320,12 +1328,11 @@ pub fn parse_mfa_secret_response<'b>(
     resp: Response<'b>,
     scratch: &'b mut [u8],
 ) -> Result<Reply<'b, MfaSecretResponse<'b>>, Error> {
-    let (fields, scratch) = match success_fields(resp, scratch)? {
+    let (fields, s) = match success_fields(resp, scratch, &[F::MfaSecret])? {
         Ok(f) => f,
         Err(e) => return Ok(Reply::Error(e)),
     };
-    let mut s = Scratch::new(scratch);
-    let mfa_secret = fields.token(F::MfaSecret, &mut s)?;
+    let mfa_secret = fields.token(F::MfaSecret)?;
     s.finish()?;
     Ok(Reply::Success(MfaSecretResponse {
         mfa_secret: mfa_secret.ok_or(ServerMisbehaved::MissingField("mfa_secret"))?,
@@ -1345,8 +1352,9 @@ pub fn parse_ack_response<'b>(
 ) -> Result<Reply<'b, ()>, Error> {
     resp.check()?;
     if is_success(resp.status) {
-        match Fields::collect(resp.body) {
-            Ok(fields) if fields.get(F::Error).is_some() => {
+        let mut fields = Fields::new(&[]);
+        match fields.collect(resp.body, &mut Scratch::new(&mut [])) {
+            Ok(()) if fields.get(F::Error).is_some() => {
                 return Err(ServerMisbehaved::ErrorInSuccess.into());
             }
             Err(e @ Error::InvalidMessage(InvalidMessage::Duplicate(_))) => return Err(e),
@@ -1383,13 +1391,14 @@ fn is_success(status: u16) -> bool {
     (200..300).contains(&status)
 }
 
-/// For a response that must be `200` + JSON: its fields (and the scratch back), or its
-/// error response.
+/// For a response that must be `200` + JSON: its fields (with the strings in `want`
+/// decoded) and the scratch to finish, or its error response.
 #[allow(clippy::type_complexity)] // reason: a private helper; the tuple is used at once
 fn success_fields<'b>(
     resp: Response<'b>,
     scratch: &'b mut [u8],
-) -> Result<Result<(Fields<'b>, &'b mut [u8]), ErrorResponse<'b>>, Error> {
+    want: &[F],
+) -> Result<Result<(Fields<'b>, Scratch<'b>), ErrorResponse<'b>>, Error> {
     resp.check()?;
     if !is_success(resp.status) {
         return Ok(Err(required_error(resp, scratch)?));
@@ -1397,11 +1406,13 @@ fn success_fields<'b>(
     if resp.status != 200 {
         return Err(ServerMisbehaved::UnexpectedStatus(resp.status).into());
     }
-    let fields = Fields::collect(resp.body)?;
+    let mut s = Scratch::new(scratch);
+    let mut fields = Fields::new(want);
+    fields.collect(resp.body, &mut s)?;
     if fields.get(F::Error).is_some() {
         return Err(ServerMisbehaved::ErrorInSuccess.into());
     }
-    Ok(Ok((fields, scratch)))
+    Ok(Ok((fields, s)))
 }
 
 /// The error response of a non-2xx answer, or [`ServerMisbehaved::UnexpectedStatus`].
@@ -1409,23 +1420,28 @@ fn required_error<'b>(
     resp: Response<'b>,
     scratch: &'b mut [u8],
 ) -> Result<ErrorResponse<'b>, Error> {
-    let Some(fields) = error_fields(resp)? else {
+    let mut s = Scratch::new(scratch);
+    let Some(fields) = error_fields(resp, ERROR_TEXT, &mut s)? else {
         return Err(ServerMisbehaved::UnexpectedStatus(resp.status).into());
     };
-    let mut s = Scratch::new(scratch);
-    let e = error_response(&fields, resp.status, &mut s)?;
+    let e = error_response(&fields, resp.status)?;
     s.finish()?;
     Ok(e)
 }
 
 /// The fields of a non-2xx body if it is a JSON object with a string `error`; `None` if it
 /// is anything else (not JSON at all, say). Duplicates and oversize nesting still fail.
-fn error_fields(resp: Response<'_>) -> Result<Option<Fields<'_>>, Error> {
+fn error_fields<'b>(
+    resp: Response<'b>,
+    want: &[F],
+    s: &mut Scratch<'b>,
+) -> Result<Option<Fields<'b>>, Error> {
     if !(400..600).contains(&resp.status) {
         return Err(ServerMisbehaved::UnexpectedStatus(resp.status).into());
     }
-    match Fields::collect(resp.body) {
-        Ok(f) if matches!(f.get(F::Error), Some(Value::String(_))) => Ok(Some(f)),
+    let mut fields = Fields::new(want);
+    match fields.collect(resp.body, s) {
+        Ok(()) if matches!(fields.get(F::Error), Some(Value::String(_))) => Ok(Some(fields)),
         Ok(_) => Ok(None),
         Err(
             e @ (Error::InvalidMessage(InvalidMessage::Duplicate(_))
@@ -1435,12 +1451,8 @@ fn error_fields(resp: Response<'_>) -> Result<Option<Fields<'_>>, Error> {
     }
 }
 
-fn error_response<'b>(
-    fields: &Fields<'b>,
-    status: u16,
-    s: &mut Scratch<'b>,
-) -> Result<ErrorResponse<'b>, Error> {
-    let code = fields.text(F::Error, s)?.unwrap_or_default();
+fn error_response<'b>(fields: &Fields<'b>, status: u16) -> Result<ErrorResponse<'b>, Error> {
+    let code = fields.text(F::Error)?.unwrap_or_default();
     // RFC 6749 §5.2: error codes are printable ASCII other than `"` and `\`.
     if !code.is_empty()
         && !code
@@ -1451,11 +1463,30 @@ fn error_response<'b>(
     }
     Ok(ErrorResponse {
         code: ErrorCode::from_code(code),
-        description: fields.text(F::ErrorDescription, s)?,
-        uri: fields.text(F::ErrorUri, s)?,
+        description: fields.text(F::ErrorDescription)?,
+        uri: fields.text(F::ErrorUri)?,
         status,
     })
 }
+
+/// The strings each parser reads, decoded during the scan (and only those, so the scratch
+/// needed is exactly their decoded length).
+const TOKEN_TEXT: &[F] = &[
+    F::AccessToken,
+    F::MfaToken,
+    F::TokenType,
+    F::RefreshToken,
+    F::Scope,
+    F::ErrorDescription,
+];
+const ERROR_TEXT: &[F] = &[F::Error, F::ErrorDescription, F::ErrorUri];
+const TOKEN_ERROR_TEXT: &[F] = &[F::Error, F::ErrorDescription, F::ErrorUri, F::MfaToken];
+const DEVICE_TEXT: &[F] = &[
+    F::DeviceCode,
+    F::UserCode,
+    F::VerificationUri,
+    F::VerificationUriComplete,
+];
 
 /// The members any parser here reads. Each may appear once (TOK-8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1478,6 +1509,7 @@ enum F {
 }
 
 const FIELD_COUNT: usize = 15;
+#[cfg(test)]
 const ALL: [F; FIELD_COUNT] = [
     F::AccessToken,
     F::TokenType,
@@ -1516,53 +1548,137 @@ impl F {
             Self::Interval => "interval",
         }
     }
+
+    /// The member a decoded name stands for.
+    #[inline]
+    fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "access_token" => Self::AccessToken,
+            "token_type" => Self::TokenType,
+            "expires_in" => Self::ExpiresIn,
+            "refresh_token" => Self::RefreshToken,
+            "scope" => Self::Scope,
+            "error" => Self::Error,
+            "error_description" => Self::ErrorDescription,
+            "error_uri" => Self::ErrorUri,
+            "mfa_token" => Self::MfaToken,
+            "mfa_secret" => Self::MfaSecret,
+            "device_code" => Self::DeviceCode,
+            "user_code" => Self::UserCode,
+            "verification_uri" => Self::VerificationUri,
+            "verification_uri_complete" => Self::VerificationUriComplete,
+            "interval" => Self::Interval,
+            _ => return None,
+        })
+    }
+
+    /// This member's bit in [`Fields::want`].
+    fn bit(self) -> u16 {
+        const _: () = assert!(FIELD_COUNT <= u16::BITS as usize);
+        1 << self as u16
+    }
 }
 
-/// The raw values of the known members of one JSON object body.
-struct Fields<'b>([Option<Value<'b>>; FIELD_COUNT]);
+/// One known member: its raw value and, if it is a string the parser asked for, its
+/// decoded text.
+#[derive(Debug, Clone, Copy)]
+struct Member<'b> {
+    value: Value<'b>,
+    text: Option<Text<'b>>,
+}
+
+/// The known members of one JSON object body; filled in place by [`Fields::collect`] (it
+/// is the [`json::Visit`]or), so the slots are never copied around.
+struct Fields<'b> {
+    slots: [Option<Member<'b>>; FIELD_COUNT],
+    /// The known member whose value comes next.
+    current: Option<F>,
+    /// [`F::bit`]s of the strings to decode.
+    want: u16,
+}
+
+impl<'b> json::Visit<'b> for Fields<'b> {
+    #[inline]
+    fn name(&mut self, name: Name<'b>) -> bool {
+        let mut buf = [0u8; json::NAME_CAP];
+        self.current = name.decoded(&mut buf).and_then(F::from_name);
+        self.current.is_some_and(|f| self.want & f.bit() != 0)
+    }
+
+    #[inline]
+    fn value(
+        &mut self,
+        value: Value<'b>,
+        _raw: &'b [u8],
+        text: Option<Text<'b>>,
+    ) -> Result<(), Error> {
+        if let Some(f) = self.current.take() {
+            let slot = &mut self.slots[f as usize];
+            if slot.is_some() {
+                return Err(InvalidMessage::Duplicate(f.name()).into());
+            }
+            *slot = Some(Member { value, text });
+        }
+        Ok(())
+    }
+}
 
 impl<'b> Fields<'b> {
-    fn collect(body: &'b [u8]) -> Result<Self, Error> {
-        let mut slots = [None; FIELD_COUNT];
-        json::members(body, |key: Key<'b>, value| {
-            if let Some(i) = ALL.iter().position(|f| key.is(f.name())) {
-                if slots[i].is_some() {
-                    return Err(InvalidMessage::Duplicate(ALL[i].name()).into());
-                }
-                slots[i] = Some(value);
-            }
-            Ok(())
-        })?;
-        Ok(Self(slots))
+    /// No members yet; [`Fields::collect`] will decode the strings in `want`.
+    fn new(want: &[F]) -> Self {
+        Self {
+            slots: [None; FIELD_COUNT],
+            current: None,
+            want: want.iter().fold(0, |m, f| m | f.bit()),
+        }
+    }
+
+    /// Scans `body` once: validates it, records the known members (a repeated one is
+    /// [`InvalidMessage::Duplicate`], TOK-8) and decodes the wanted strings into `s`.
+    fn collect(&mut self, body: &'b [u8], s: &mut Scratch<'b>) -> Result<(), Error> {
+        json::visit(body, s, self)
     }
 
     fn get(&self, f: F) -> Option<Value<'b>> {
-        self.0[f as usize]
+        self.slots[f as usize].map(|m| m.value)
     }
 
     /// A string member, decoded; `null` or absent is `None`; another type is
-    /// [`InvalidMessage::BadValue`].
-    fn text(&self, f: F, s: &mut Scratch<'b>) -> Result<Option<&'b str>, Error> {
-        match self.get(f) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(raw)) => s.decode(raw).map(Some),
+    /// [`InvalidMessage::BadValue`]; control characters (C0 or DEL) in the decoded text are
+    /// [`InvalidMessage::ControlCharacter`]: tokens end up in headers and descriptions on
+    /// terminals (TOK-7).
+    fn text(&self, f: F) -> Result<Option<&'b str>, Error> {
+        match self.slots[f as usize] {
+            None
+            | Some(Member {
+                value: Value::Null, ..
+            }) => Ok(None),
+            Some(Member {
+                text: Some(t),
+                value: Value::String(_),
+            }) if t.control => Err(InvalidMessage::ControlCharacter.into()),
+            Some(Member {
+                text: Some(t),
+                value: Value::String(_),
+            }) => Ok(Some(t.text)),
+            // A string not asked for when collecting is a bug here, not the server's; it
+            // cannot be decoded any more, so it is refused rather than handed out raw.
             Some(_) => Err(InvalidMessage::BadValue(f.name()).into()),
         }
     }
 
     /// A token member: a string of at most [`MAX_TOKEN_LEN`] decoded bytes; empty counts as
     /// absent (so a required one is then missing).
-    fn token(&self, f: F, s: &mut Scratch<'b>) -> Result<Option<&'b str>, Error> {
-        if let Some(Value::String(raw)) = self.get(f)
-            && raw.len() > MAX_TOKEN_LEN
-            && json::unescaped_len(raw)? > MAX_TOKEN_LEN
+    fn token(&self, f: F) -> Result<Option<&'b str>, Error> {
+        if let Some(Member { text: Some(t), .. }) = self.slots[f as usize]
+            && t.len > MAX_TOKEN_LEN
         {
             return Err(Error::CapacityExceeded {
                 what: Capacity::Token,
                 limit: MAX_TOKEN_LEN,
             });
         }
-        Ok(self.text(f, s)?.filter(|t| !t.is_empty()))
+        Ok(self.text(f)?.filter(|t| !t.is_empty()))
     }
 
     fn number(&self, f: F) -> Result<Option<u64>, Error> {
@@ -1570,61 +1686,6 @@ impl<'b> Fields<'b> {
             None | Some(Value::Null) => Ok(None),
             Some(v) => json::lenient_u64(v, f.name()).map(Some),
         }
-    }
-}
-
-/// Hands out decoded strings: borrowed from the body when they hold no escape, else decoded
-/// into the caller's scratch buffer. When the scratch runs out, decoding goes on counting so
-/// that [`Scratch::finish`] reports the total size needed.
-struct Scratch<'b> {
-    rest: &'b mut [u8],
-    required: usize,
-    short: bool,
-}
-
-impl<'b> Scratch<'b> {
-    fn new(buf: &'b mut [u8]) -> Self {
-        Self {
-            rest: buf,
-            required: 0,
-            short: false,
-        }
-    }
-
-    fn decode(&mut self, raw: &'b str) -> Result<&'b str, Error> {
-        if !raw.contains('\\') {
-            // Already validated by the scanner: no raw control characters below 0x20.
-            return check_text(raw);
-        }
-        let n = json::unescaped_len(raw)?;
-        self.required = self.required.saturating_add(n);
-        if self.short || n > self.rest.len() {
-            self.short = true;
-            return Ok("");
-        }
-        let (head, tail) = core::mem::take(&mut self.rest).split_at_mut(n);
-        self.rest = tail;
-        check_text(json::unescape(raw, head)?)
-    }
-
-    fn finish(self) -> Result<(), Error> {
-        if self.short {
-            Err(Error::BufferTooSmall {
-                required: self.required,
-            })
-        } else {
-            Ok(())
-        }
-    }
-}
-
-/// Decoded text must hold no control characters (C0 or DEL): tokens end up in headers and
-/// descriptions on terminals (TOK-7).
-fn check_text(s: &str) -> Result<&str, Error> {
-    if s.bytes().any(is_control) {
-        Err(InvalidMessage::ControlCharacter.into())
-    } else {
-        Ok(s)
     }
 }
 
@@ -1647,13 +1708,75 @@ mod tests {
     use crate::callback::validate_referer;
 
     fn fields(body: &str) -> Result<Fields<'_>, Error> {
-        Fields::collect(body.as_bytes())
+        let mut f = Fields::new(&[]);
+        f.collect(body.as_bytes(), &mut Scratch::new(&mut []))
+            .map(|()| f)
     }
 
     #[test]
     fn field_table_matches_the_enum() {
         for (i, f) in ALL.iter().enumerate() {
             assert_eq!(*f as usize, i, "{f:?}");
+            assert_eq!(F::from_name(f.name()), Some(*f));
+            assert!(f.name().len() <= json::NAME_CAP, "{f:?}");
+        }
+        assert_eq!(F::from_name("access_tokens"), None);
+    }
+
+    /// Every parser decodes exactly the strings it reads: an escaped value in each member it
+    /// reads comes out decoded (a member missing from its set would be refused).
+    #[test]
+    fn s_tok_3_every_string_a_parser_reads_is_decoded() {
+        let sets: [(&[F], &[F]); 5] = [
+            (TOKEN_TEXT, &[F::AccessToken, F::MfaToken, F::RefreshToken]),
+            (ERROR_TEXT, &[]),
+            (TOKEN_ERROR_TEXT, &[F::MfaToken]),
+            (DEVICE_TEXT, &[F::DeviceCode]),
+            (&[F::MfaSecret], &[F::MfaSecret]),
+        ];
+        for (want, tokens) in sets {
+            let mut body = std::string::String::from("{");
+            for f in want {
+                body.push_str(&format!("\"{}\":\"a\\/b\",", f.name()));
+            }
+            body.push_str("\"x\":1}");
+            let mut buf = [0u8; 256];
+            let mut s = Scratch::new(&mut buf);
+            let mut fl = Fields::new(want);
+            fl.collect(body.as_bytes(), &mut s).unwrap();
+            for f in want {
+                assert_eq!(fl.text(*f).unwrap(), Some("a/b"), "{f:?}");
+            }
+            for f in tokens {
+                assert_eq!(fl.token(*f).unwrap(), Some("a/b"), "{f:?}");
+            }
+            s.finish().unwrap();
+        }
+        // A string not asked for is refused, never handed out with its escapes in.
+        let f = fields(r#"{"scope":"a\/b"}"#).unwrap();
+        assert_eq!(
+            f.text(F::Scope),
+            Err(InvalidMessage::BadValue("scope").into())
+        );
+    }
+
+    #[test]
+    fn s_tok_7_control_characters_in_decoded_text_rejected() {
+        for body in [
+            r#"{"scope":"a\u0000"}"#,
+            r#"{"scope":"a\n"}"#,
+            r#"{"scope":"a\u007f"}"#,
+            "{\"scope\":\"a\u{7f}\"}",
+        ] {
+            let mut buf = [0u8; 64];
+            let mut s = Scratch::new(&mut buf);
+            let mut f = Fields::new(&[F::Scope]);
+            f.collect(body.as_bytes(), &mut s).unwrap();
+            assert_eq!(
+                f.text(F::Scope),
+                Err(InvalidMessage::ControlCharacter.into()),
+                "{body}"
+            );
         }
     }
 
@@ -1674,14 +1797,16 @@ mod tests {
     #[test]
     fn scratch_borrows_plain_strings_and_counts_what_it_lacks() {
         let body = r#"{"access_token":"plain","scope":"a\/b","error_uri":"\u00e9"}"#;
-        let f = fields(body).unwrap();
         let mut buf = [0u8; 3];
         let mut s = Scratch::new(&mut buf);
-        let access = f.text(F::AccessToken, &mut s).unwrap().unwrap();
+        let want = [F::AccessToken, F::Scope, F::ErrorUri];
+        let mut f = Fields::new(&want);
+        f.collect(body.as_bytes(), &mut s).unwrap();
+        let access = f.text(F::AccessToken).unwrap().unwrap();
         // Borrowed from the body itself: no copy.
         assert!(core::ptr::eq(access.as_ptr(), &body.as_bytes()[17]));
-        assert_eq!(f.text(F::Scope, &mut s).unwrap(), Some("a/b"));
-        assert_eq!(f.text(F::ErrorUri, &mut s).unwrap(), Some(""));
+        assert_eq!(f.text(F::Scope).unwrap(), Some("a/b"));
+        assert_eq!(f.text(F::ErrorUri).unwrap(), Some(""));
         assert_eq!(s.finish(), Err(Error::BufferTooSmall { required: 3 + 2 }));
     }
 
