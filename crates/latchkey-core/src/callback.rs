@@ -34,7 +34,7 @@ use core::fmt;
 
 use heapless::String;
 
-use crate::encode::{form_decode, write_with};
+use crate::encode::write_with;
 use crate::error::{
     ApiMisuse, Capacity, CheckFailed, Error, ErrorKind, InvalidMessage, ServerError,
 };
@@ -80,71 +80,39 @@ pub fn parse_callback<'b>(query: &'b [u8], scratch: &'b mut [u8]) -> Result<Call
     }
     // One UTF-8 check for the whole query; escaped values are checked again once decoded.
     let q = core::str::from_utf8(q).map_err(|_| InvalidMessage::NotUtf8)?;
-    let too_small = |e: Error| match e {
-        Error::BufferTooSmall { .. } => Error::BufferTooSmall { required: q.len() },
-        e => e,
+    let mut parser = Parser {
+        q,
+        rest: scratch,
+        params: Params::default(),
     };
-    let mut rest: &'b mut [u8] = scratch;
-    let mut p = Params::default();
-    let mut left = q;
-    while !left.is_empty() {
-        let pair = match split_once(left, b'&') {
-            Some((pair, tail)) => {
-                left = tail;
-                pair
-            }
-            None => core::mem::take(&mut left),
-        };
-        if pair.is_empty() {
-            continue;
-        }
-        let (raw_name, raw_value) = split_once(pair, b'=').unwrap_or((pair, ""));
-        let param = match Param::from_name(raw_name.as_bytes()) {
-            // Not a known name as written; it may be an escaped one (`%63ode`).
-            Param::Other if !is_plain(raw_name) => Param::from_name(
-                form_decode(raw_name.as_bytes(), rest)
-                    .map_err(too_small)?
-                    .as_bytes(),
-            ),
-            param => param,
-        };
-        let slot = match param {
-            Param::Forbidden(name) => return Err(InvalidMessage::Unexpected(name).into()),
-            Param::Stored(which) => p.slot(which),
-            Param::FromWidget if p.from_widget => {
-                return Err(InvalidMessage::Duplicate("from_widget").into());
-            }
-            Param::Mode if p.mode => return Err(InvalidMessage::Duplicate("mode").into()),
-            Param::FromWidget | Param::Mode | Param::Other => {
-                // Checked (CB-2), then ignored.
-                if is_plain(raw_value) {
-                    check_param_len(raw_value.len())?;
-                } else {
-                    let v = form_decode(raw_value.as_bytes(), rest).map_err(too_small)?;
-                    check_param_len(v.len())?;
+    // One pass over the query, eight bytes at a time: only the bytes that matter (`&`, `=`,
+    // `%`, `+`, control bytes) are looked at one by one. Per pair it notes where the first
+    // `=` is and whether the name or the value needs decoding (an escape or a control
+    // byte, which the decoder rejects).
+    let bytes = q.as_bytes();
+    let mut pair = Pair::new(0);
+    let mut base = 0;
+    while let Some((word, len)) = load_word(bytes, base) {
+        let mut mask = special_mask(word);
+        while mask != 0 {
+            let k = mask.trailing_zeros() / 8;
+            mask &= mask - 1;
+            let at = base + k as usize;
+            match (word >> (8 * k)) as u8 {
+                b'&' => {
+                    parser.pair(&pair, at)?;
+                    pair = Pair::new(at + 1);
                 }
-                p.from_widget |= param == Param::FromWidget;
-                p.mode |= param == Param::Mode;
-                continue;
+                b'=' if pair.eq.is_none() => pair.eq = Some(at),
+                b'=' => {}
+                _ if pair.eq.is_none() => pair.name_dirty = true,
+                _ => pair.value_dirty = true,
             }
-        };
-        if slot.1.is_some() {
-            return Err(InvalidMessage::Duplicate(slot.0).into());
         }
-        let v = if is_plain(raw_value) {
-            // The common case: the value decodes to itself; borrow it.
-            raw_value
-        } else {
-            // A decoded value is never longer than its raw form: reserve that much.
-            let reserve = raw_value.len().min(rest.len());
-            let (head, tail) = core::mem::take(&mut rest).split_at_mut(reserve);
-            rest = tail;
-            form_decode(raw_value.as_bytes(), head).map_err(too_small)?
-        };
-        check_param_len(v.len())?;
-        *slot.1 = Some(v);
+        base += len;
     }
-    p.finish()
+    parser.pair(&pair, bytes.len())?;
+    parser.params.finish()
 }
 
 /// A parsed redirect callback: a code or an error, not yet checked against the request.
@@ -559,58 +527,261 @@ fn check_param_len(decoded_len: usize) -> Result<(), Error> {
 }
 
 /// The query of `input`: fragment dropped, then a `…?` URL prefix (one without `=` or `&`)
-/// skipped.
+/// skipped. One scan for the first `#` or `?` (the common query has neither).
 fn query_part(input: &[u8]) -> &[u8] {
-    let s = match find(input, b'#') {
-        Some(end) => &input[..end],
-        None => input,
+    let Some(i) = find_any(input, 0, [b'#', b'?']) else {
+        return input;
     };
-    match find(s, b'?') {
-        Some(i) if find(&s[..i], b'=').is_none() && find(&s[..i], b'&').is_none() => &s[i + 1..],
-        _ => s,
+    if input.get(i) == Some(&b'#') {
+        return &input[..i];
     }
+    let end = find_any(input, i + 1, [b'#']).unwrap_or(input.len());
+    let start = match find_any(&input[..i], 0, [b'=', b'&']) {
+        None => i + 1,
+        Some(_) => 0,
+    };
+    &input[start..end]
 }
 
-/// `s` split around its first `delimiter` (an ASCII byte, so always a char boundary).
-#[inline]
-fn split_once(s: &str, delimiter: u8) -> Option<(&str, &str)> {
-    let i = find(s.as_bytes(), delimiter)?;
-    Some((s.get(..i)?, s.get(i + 1..)?))
+/// The state of [`parse_callback`]: the (UTF-8) query, the unused part of the scratch
+/// and the parameters seen so far.
+struct Parser<'b> {
+    /// The query (UTF-8).
+    q: &'b str,
+    rest: &'b mut [u8],
+    params: Params<'b>,
 }
 
-/// The index of the first `needle` in `haystack`: eight bytes at a time (SWAR), then
-/// byte by byte.
-#[inline]
-fn find(haystack: &[u8], needle: u8) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let pattern = LO * u64::from(needle);
-    let mut skipped = 0;
-    for chunk in haystack.chunks_exact(8) {
-        let word = match <[u8; 8]>::try_from(chunk) {
-            Ok(a) => u64::from_le_bytes(a) ^ pattern,
-            Err(_) => break,
-        };
-        // Some byte of `word` is zero, i.e. some byte of the chunk is `needle`.
-        if word.wrapping_sub(LO) & !word & HI != 0 {
-            break;
+/// One `name=value` pair as the scan saw it.
+struct Pair {
+    start: usize,
+    /// The first `=`, if any.
+    eq: Option<usize>,
+    /// The name holds `%`, `+` or a control byte: it must go through the decoder.
+    name_dirty: bool,
+    /// The same for the value.
+    value_dirty: bool,
+}
+
+impl Pair {
+    fn new(start: usize) -> Self {
+        Self {
+            start,
+            eq: None,
+            name_dirty: false,
+            value_dirty: false,
         }
-        skipped += 8;
     }
-    haystack[skipped..]
-        .iter()
-        .position(|&b| b == needle)
-        .map(|i| skipped + i)
 }
 
-/// Whether `raw` decodes to itself and is allowed as is: no `%`, no `+`, no NUL or other
-/// control byte (the common case; one branch-free pass).
-#[inline]
-fn is_plain(raw: &str) -> bool {
-    raw.bytes().fold(true, |ok, b| {
-        ok & (b >= 0x20) & (b != 0x7f) & (b != b'%') & (b != b'+')
-    })
+impl<'b> Parser<'b> {
+    /// Takes the pair `pair.start..end` (`end` is its `&` or the end of the query).
+    #[inline]
+    fn pair(&mut self, pair: &Pair, end: usize) -> Result<(), Error> {
+        if pair.start >= end {
+            return Ok(());
+        }
+        let q = self.q;
+        let (name_end, value_start) = match pair.eq {
+            Some(eq) => (eq, eq + 1),
+            None => (end, end),
+        };
+        // Both bounds are at ASCII bytes (`&`, `=` or the ends), so these never fail.
+        let raw_name = q.as_bytes().get(pair.start..name_end).unwrap_or_default();
+        let raw_value = q.get(value_start..end).ok_or(InvalidMessage::NotUtf8)?;
+        let too_small = |e: Error| match e {
+            Error::BufferTooSmall { .. } => Error::BufferTooSmall { required: q.len() },
+            e => e,
+        };
+        let param = if pair.name_dirty {
+            // Not a known name as written; it may be an escaped one (`%63ode`).
+            Param::from_name(decode(raw_name, self.rest).map_err(too_small)?.as_bytes())
+        } else {
+            Param::from_name(raw_name)
+        };
+        let p = &mut self.params;
+        let slot = match param {
+            Param::Forbidden(name) => return Err(InvalidMessage::Unexpected(name).into()),
+            Param::Stored(which) => p.slot(which),
+            Param::FromWidget if p.from_widget => {
+                return Err(InvalidMessage::Duplicate("from_widget").into());
+            }
+            Param::Mode if p.mode => return Err(InvalidMessage::Duplicate("mode").into()),
+            Param::FromWidget | Param::Mode | Param::Other => {
+                // Checked (CB-2), then ignored.
+                if pair.value_dirty {
+                    let v = decode(raw_value.as_bytes(), self.rest).map_err(too_small)?;
+                    check_param_len(v.len())?;
+                } else {
+                    check_param_len(raw_value.len())?;
+                }
+                p.from_widget |= param == Param::FromWidget;
+                p.mode |= param == Param::Mode;
+                return Ok(());
+            }
+        };
+        if slot.1.is_some() {
+            return Err(InvalidMessage::Duplicate(slot.0).into());
+        }
+        let v = if pair.value_dirty {
+            // A decoded value is never longer than its raw form: reserve that much.
+            let reserve = raw_value.len().min(self.rest.len());
+            let (head, tail) = core::mem::take(&mut self.rest).split_at_mut(reserve);
+            self.rest = tail;
+            decode(raw_value.as_bytes(), head).map_err(too_small)?
+        } else {
+            // The common case: the value decodes to itself; borrow it.
+            raw_value
+        };
+        check_param_len(v.len())?;
+        *slot.1 = Some(v);
+        Ok(())
+    }
 }
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+/// Eight `a`s: padding past the end of the input, a byte nothing looks for.
+const PAD: u64 = LO * 0x61;
+
+/// The eight bytes of `bytes` from `at` as a little-endian word, padded with `a` past the
+/// end, and how many of them are real; `None` at the end.
+#[inline(always)]
+fn load_word(bytes: &[u8], at: usize) -> Option<(u64, usize)> {
+    let rest = bytes.get(at..).filter(|r| !r.is_empty())?;
+    if let Some(chunk) = rest.first_chunk::<8>() {
+        return Some((u64::from_le_bytes(*chunk), 8));
+    }
+    let n = rest.len(); // 1..=7
+    let word = match bytes.last_chunk::<8>() {
+        // The last eight bytes, shifted down past the ones already seen: no copy loop.
+        Some(last) => u64::from_le_bytes(*last) >> (8 * (8 - n)),
+        None => rest.iter().rev().fold(0, |w, &b| (w << 8) | u64::from(b)),
+    };
+    Some((word | (PAD << (8 * n)), n))
+}
+
+/// The high bit of every byte of `word` that is one of `needles` (ASCII) or, if `control`,
+/// an ASCII control byte (below 0x20, or 0x7f). Exact per byte: nothing carries from one
+/// byte to the next, so the bits can be taken one by one.
+#[inline(always)]
+fn byte_mask<const N: usize>(word: u64, needles: [u8; N], control: bool) -> u64 {
+    let low = word & LOW7;
+    // Per byte, `x + 0x7f` (x ≤ 0x7f) has its high bit set iff x ≠ 0, and `low + 0x60`
+    // iff low ≥ 0x20; neither carries out of the byte. `keep` keeps a byte's high bit while
+    // the byte is none of those looked for.
+    let mut keep = if control {
+        (low + LO * 0x60) & ((low ^ LOW7) + LOW7)
+    } else {
+        HI
+    };
+    for needle in needles {
+        keep &= (low ^ (LO * u64::from(needle))) + LOW7;
+    }
+    // Bytes of 0x80 and above are none of them.
+    !(keep | word) & HI
+}
+
+/// The high bit of every byte of `word` that [`parse_callback`]'s scan looks at: `&`, `=`,
+/// `%`, `+` and control bytes.
+#[inline(always)]
+fn special_mask(word: u64) -> u64 {
+    byte_mask(word, [b'&', b'=', b'%', b'+'], true)
+}
+
+/// The index of the first byte of `bytes[from..]` that is one of `needles`, eight bytes at
+/// a time.
+#[inline(always)]
+fn find_any<const N: usize>(bytes: &[u8], from: usize, needles: [u8; N]) -> Option<usize> {
+    let mut at = from;
+    while let Some((word, _)) = load_word(bytes, at) {
+        let mask = byte_mask(word, needles, false);
+        if mask != 0 {
+            return Some(at + (mask.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    None
+}
+
+/// [`form_decode`](crate::encode::form_decode) with the same result and the same first
+/// error (so the same `BufferTooSmall` cases), eight bytes at a time between escapes: `+`
+/// is a space, `%XX` a byte; a bad escape, a control byte or non-UTF-8 output is an error.
+///
+/// Bytes of `out` past the decoded text may be overwritten.
+fn decode<'o>(raw: &[u8], out: &'o mut [u8]) -> Result<&'o str, Error> {
+    let mut i = 0;
+    let mut n = 0;
+    while let Some((word, len)) = load_word(raw, i) {
+        // Fast path, with room for eight more bytes: copy the next eight raw bytes (fewer at
+        // the end), keep those before the first one that needs a look.
+        if let Some(dst) = out.get_mut(n..).and_then(<[u8]>::first_chunk_mut::<8>) {
+            *dst = word.to_le_bytes();
+            let mask = byte_mask(word, [b'%', b'+'], true);
+            if mask == 0 {
+                i += len;
+                n += len;
+                continue;
+            }
+            // The padding is none of those bytes, so `clean < len`.
+            let clean = (mask.trailing_zeros() / 8) as usize;
+            i += clean;
+            n += clean;
+        }
+        // One byte or escape, exactly as `form_decode` takes it.
+        let Some(&b) = raw.get(i) else { break };
+        let b = match b {
+            b'+' => b' ',
+            b'%' => {
+                let hi = raw.get(i + 1).map_or(NOT_HEX, |&c| HEX[usize::from(c)]);
+                let lo = raw.get(i + 2).map_or(NOT_HEX, |&c| HEX[usize::from(c)]);
+                if (hi | lo) & NOT_HEX != 0 {
+                    return Err(InvalidMessage::BadPercentEncoding.into());
+                }
+                i += 2;
+                (hi << 4) | lo
+            }
+            b => b,
+        };
+        if b < 0x20 || b == 0x7f {
+            return Err(InvalidMessage::ControlCharacter.into());
+        }
+        match out.get_mut(n) {
+            Some(slot) => *slot = b,
+            // The caller reports the size it needs.
+            None => {
+                return Err(Error::BufferTooSmall {
+                    required: raw.len(),
+                });
+            }
+        }
+        n += 1;
+        i += 1;
+    }
+    let decoded = out.get(..n).unwrap_or_default();
+    core::str::from_utf8(decoded).map_err(|_| InvalidMessage::NotUtf8.into())
+}
+
+/// Marks a byte that is not a hex digit in [`HEX`].
+const NOT_HEX: u8 = 0x80;
+
+/// The value of every hex digit; [`NOT_HEX`] for every other byte.
+const HEX: [u8; 256] = {
+    let mut t = [NOT_HEX; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
 
 /// The parameters a callback may carry that are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -636,22 +807,24 @@ enum Param {
 }
 
 impl Param {
+    /// Classifies a name by its length first, then its bytes.
+    #[inline]
     fn from_name(name: &[u8]) -> Self {
-        match name {
-            b"code" => Self::Stored(Stored::Code),
-            b"state" => Self::Stored(Stored::State),
-            b"iss" => Self::Stored(Stored::Iss),
-            b"referer" => Self::Stored(Stored::Referer),
-            b"error" => Self::Stored(Stored::Error),
-            b"error_description" => Self::Stored(Stored::ErrorDescription),
-            b"error_uri" => Self::Stored(Stored::ErrorUri),
-            b"client_id" => Self::Stored(Stored::ClientId),
-            b"from_widget" => Self::FromWidget,
-            b"mode" => Self::Mode,
-            b"access_token" => Self::Forbidden("access_token"),
-            b"id_token" => Self::Forbidden("id_token"),
-            b"token_type" => Self::Forbidden("token_type"),
-            b"response" => Self::Forbidden("response"),
+        match (name.len(), name) {
+            (3, b"iss") => Self::Stored(Stored::Iss),
+            (4, b"code") => Self::Stored(Stored::Code),
+            (4, b"mode") => Self::Mode,
+            (5, b"state") => Self::Stored(Stored::State),
+            (5, b"error") => Self::Stored(Stored::Error),
+            (7, b"referer") => Self::Stored(Stored::Referer),
+            (8, b"id_token") => Self::Forbidden("id_token"),
+            (8, b"response") => Self::Forbidden("response"),
+            (9, b"error_uri") => Self::Stored(Stored::ErrorUri),
+            (9, b"client_id") => Self::Stored(Stored::ClientId),
+            (10, b"token_type") => Self::Forbidden("token_type"),
+            (11, b"from_widget") => Self::FromWidget,
+            (12, b"access_token") => Self::Forbidden("access_token"),
+            (17, b"error_description") => Self::Stored(Stored::ErrorDescription),
             _ => Self::Other,
         }
     }
@@ -714,6 +887,7 @@ impl<'b> Params<'b> {
 #[allow(clippy::unwrap_used, clippy::expect_used)] // reason: tests
 mod tests {
     use super::*;
+    use crate::encode::form_decode;
 
     #[test]
     fn s_ref_1_validate_host_labels() {
@@ -746,8 +920,238 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn find_matches_position(h in proptest::collection::vec(0u8..4, 0..40), n in 0u8..4) {
-            proptest::prop_assert_eq!(find(&h, n), h.iter().position(|&b| b == n));
+        fn find_any_matches_position(
+            h in proptest::collection::vec(0u8..4, 0..40),
+            n in 0u8..4,
+            from in 0usize..44,
+        ) {
+            let want = h.get(from..).and_then(|t| t.iter().position(|&b| b == n)).map(|i| from + i);
+            proptest::prop_assert_eq!(find_any(&h, from, [n]), want);
+            let want = h.iter().position(|&b| b == n || b == 3);
+            proptest::prop_assert_eq!(find_any(&h, 0, [n, 3]), want);
+        }
+
+        #[test]
+        fn decode_agrees_with_form_decode(
+            raw in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::num::u8::ANY,
+                    proptest::sample::select(b"%+aF0=".to_vec()),
+                ],
+                0..64,
+            ),
+            out_len in 0usize..70,
+        ) {
+            let mut a = vec![0u8; out_len];
+            let mut b = vec![0u8; out_len];
+            let ours = decode(&raw, &mut a).map(str::to_owned);
+            let theirs = form_decode(&raw, &mut b).map(str::to_owned);
+            // Only the size a too-small buffer reports differs (the caller replaces it).
+            match (ours, theirs) {
+                (Err(Error::BufferTooSmall { required }), Err(Error::BufferTooSmall { .. })) => {
+                    proptest::prop_assert!(required > out_len);
+                }
+                (ours, theirs) => proptest::prop_assert_eq!(ours, theirs),
+            }
+        }
+    }
+
+    /// The previous, several-pass `parse_callback`, kept as the reference the one-pass scan
+    /// must agree with on every input (results and errors alike).
+    fn reference<'b>(query: &'b [u8], scratch: &'b mut [u8]) -> Result<Callback<'b>, Error> {
+        fn split_once(s: &str, delimiter: u8) -> Option<(&str, &str)> {
+            let i = s.bytes().position(|b| b == delimiter)?;
+            Some((s.get(..i)?, s.get(i + 1..)?))
+        }
+        fn is_plain(raw: &str) -> bool {
+            raw.bytes()
+                .all(|b| b >= 0x20 && b != 0x7f && b != b'%' && b != b'+')
+        }
+        let q = reference_query_part(query);
+        if q.len() > MAX_CALLBACK_LEN {
+            return Err(Error::CapacityExceeded {
+                what: Capacity::Callback,
+                limit: MAX_CALLBACK_LEN,
+            });
+        }
+        let q = core::str::from_utf8(q).map_err(|_| InvalidMessage::NotUtf8)?;
+        let too_small = |e: Error| match e {
+            Error::BufferTooSmall { .. } => Error::BufferTooSmall { required: q.len() },
+            e => e,
+        };
+        let mut rest: &'b mut [u8] = scratch;
+        let mut p = Params::default();
+        for pair in q.split('&') {
+            if pair.is_empty() {
+                continue;
+            }
+            let (raw_name, raw_value) = split_once(pair, b'=').unwrap_or((pair, ""));
+            let param = match Param::from_name(raw_name.as_bytes()) {
+                Param::Other if !is_plain(raw_name) => Param::from_name(
+                    form_decode(raw_name.as_bytes(), rest)
+                        .map_err(too_small)?
+                        .as_bytes(),
+                ),
+                param => param,
+            };
+            let slot = match param {
+                Param::Forbidden(name) => return Err(InvalidMessage::Unexpected(name).into()),
+                Param::Stored(which) => p.slot(which),
+                Param::FromWidget if p.from_widget => {
+                    return Err(InvalidMessage::Duplicate("from_widget").into());
+                }
+                Param::Mode if p.mode => return Err(InvalidMessage::Duplicate("mode").into()),
+                Param::FromWidget | Param::Mode | Param::Other => {
+                    if is_plain(raw_value) {
+                        check_param_len(raw_value.len())?;
+                    } else {
+                        let v = form_decode(raw_value.as_bytes(), rest).map_err(too_small)?;
+                        check_param_len(v.len())?;
+                    }
+                    p.from_widget |= param == Param::FromWidget;
+                    p.mode |= param == Param::Mode;
+                    continue;
+                }
+            };
+            if slot.1.is_some() {
+                return Err(InvalidMessage::Duplicate(slot.0).into());
+            }
+            let v = if is_plain(raw_value) {
+                raw_value
+            } else {
+                let reserve = raw_value.len().min(rest.len());
+                let (head, tail) = core::mem::take(&mut rest).split_at_mut(reserve);
+                rest = tail;
+                form_decode(raw_value.as_bytes(), head).map_err(too_small)?
+            };
+            check_param_len(v.len())?;
+            *slot.1 = Some(v);
+        }
+        p.finish()
+    }
+
+    /// The previous `query_part`, one search per delimiter.
+    fn reference_query_part(input: &[u8]) -> &[u8] {
+        let find = |s: &[u8], c: u8| s.iter().position(|&b| b == c);
+        let s = match find(input, b'#') {
+            Some(end) => &input[..end],
+            None => input,
+        };
+        match find(s, b'?') {
+            Some(i) if find(&s[..i], b'=').is_none() && find(&s[..i], b'&').is_none() => {
+                &s[i + 1..]
+            }
+            _ => s,
+        }
+    }
+
+    /// Both parsers on `q` with a scratch of `scratch_len` bytes.
+    fn agree(q: &[u8], scratch_len: usize) {
+        let mut a = vec![0u8; scratch_len];
+        let mut b = vec![0u8; scratch_len];
+        assert_eq!(parse_callback(q, &mut a), reference(q, &mut b), "{q:?}");
+    }
+
+    fn is_special(b: u8) -> bool {
+        b < 0x20 || matches!(b, 0x7f | b'&' | b'=' | b'%' | b'+')
+    }
+
+    #[test]
+    fn special_mask_is_exact_per_byte() {
+        // Every byte value in every position, next to special and plain neighbours (a
+        // borrow or carry between bytes would show as a wrong bit).
+        for b in 0..=255u8 {
+            for fill in [0u8, b'&', b'a', 0x80, 0xff, 0x1f, 0x20] {
+                for pos in 0..8 {
+                    let mut w = [fill; 8];
+                    w[pos] = b;
+                    let mask = special_mask(u64::from_le_bytes(w));
+                    for (i, &c) in w.iter().enumerate() {
+                        let bit = mask >> (8 * i) & 0xff;
+                        assert_eq!(bit == 0x80, is_special(c), "{w:?} at {i}");
+                        assert!(bit == 0 || bit == 0x80);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn s_cb_1_one_pass_scan_agrees_with_reference_on_edge_cases() {
+        for q in [
+            &b"code=a&code=b"[..],
+            b"code=a&%63ode=b",
+            b"%63ode=a&state=s",
+            b"c%6fde=a&code=b",
+            b"code=a&error=e",
+            b"code=&state=s",
+            b"=&&=x&code=1",
+            b"code=a=b&state==",
+            b"code=a%2&state=s",
+            b"code=a%zz",
+            b"code=a%00",
+            b"code=a\x01b",
+            b"co\x7fde=a",
+            b"code=%FF",
+            b"code=a+b%20c&state=x+y",
+            b"code=1234567&state=8",
+            b"code=12345678&state=",
+            b"code=123456789",
+            b"from_widget&from_widget=1&code=x",
+            b"mode=a&mode=b&code=x",
+            b"code=x&access_token=t",
+            b"acc%65ss_token=t&code=x",
+            b"https://a/cb?code=x&state=y#z&code=w",
+            b"?code=x?y",
+            b"a?b?code=1",
+            b"a#b?code=1",
+            b"co\x01de%zz+?code=1",
+            b"a=b?code=1",
+            b"a&b?code=1",
+            b"\xff?code=1#\xfe",
+            b"code=1#\x00",
+            b"?",
+            b"#",
+            b"??code=1",
+            b"code=\xc3\xa9&state=\xe2\x82\xac",
+            b"code=\xc3",
+            b"",
+            b"&",
+            b"code",
+        ] {
+            for scratch in [0, 1, 2, 4, q.len()] {
+                agree(q, scratch);
+            }
+        }
+        let long = format!("code={}", "a".repeat(MAX_PARAM_LEN));
+        agree(long.as_bytes(), 0);
+        let long = format!("x={}&code=a", "%41".repeat(MAX_PARAM_LEN + 1));
+        agree(long.as_bytes(), long.len());
+        let long = format!("code={}", "a".repeat(MAX_CALLBACK_LEN));
+        agree(long.as_bytes(), 0);
+        let long = format!("code=1#{}", "a".repeat(MAX_CALLBACK_LEN));
+        agree(long.as_bytes(), 0);
+        let long = format!("https://a/{}?code=1", "a".repeat(MAX_CALLBACK_LEN));
+        agree(long.as_bytes(), 0);
+        let long = format!("https://a/?code=%41&x={}", "a".repeat(MAX_CALLBACK_LEN));
+        agree(long.as_bytes(), 3);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn one_pass_scan_agrees_with_reference_on_bytes(
+            q in proptest::collection::vec(proptest::num::u8::ANY, 0..96),
+            scratch in 0usize..100,
+        ) {
+            agree(&q, scratch);
+        }
+
+        #[test]
+        fn one_pass_scan_agrees_with_reference_on_queries(
+            q in "((%63ode|code|state|iss|error|mode|from_widget|access_token|x|%|\\+|=|&|%4|%41|%0a|%C3%A9|\u{e9}|\u{7f}|\\?|#|[a-z]{1,9})){0,24}",
+            scratch in 0usize..100,
+        ) {
+            agree(q.as_bytes(), scratch);
         }
     }
 
