@@ -10,6 +10,7 @@
 //! api = "https://api.crm.example"
 //! client_id = "my-app"
 //! scope = "user-portal:user:*"
+//! auth_params = { prompt = "consent" }  # extra authorization-request parameters
 //! redirect_port = 8749                  # 0 or absent: an ephemeral port
 //! client_secret_file = "/run/secrets/crm"  # or LATCHKEY_CLIENT_SECRET; never in this file
 //! ```
@@ -22,6 +23,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use latchkey_core::authorize::RESERVED_PARAMS;
 use latchkey_core::profile::{ClientAuth, KommoMode};
 use latchkey_core::session::Config;
 use latchkey_core::{Client as CoreClient, Profile};
@@ -61,6 +63,12 @@ pub struct ProfileSettings {
     /// The scope to request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// Extra authorization-request parameters by name (e.g. `prompt = "consent"`, which
+    /// OpenID providers need before they issue a refresh token for `offline_access`).
+    /// Sent in name order after the protocol parameters; a protocol parameter cannot be
+    /// overridden.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_params: Option<BTreeMap<String, String>>,
     /// The loopback redirect port (`0`: ephemeral). Kommo needs a fixed one (registered).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect_port: Option<u16>,
@@ -120,7 +128,7 @@ macro_rules! overlay_fields {
 impl ProfileSettings {
     /// `self` with every field that `over` sets replaced (flags and env over the file).
     pub fn overlay(mut self, over: ProfileSettings) -> Self {
-        overlay_fields!(self, over; dialect, client_id, scope, redirect_port, portal, api,
+        overlay_fields!(self, over; dialect, client_id, scope, auth_params, redirect_port, portal, api,
             authorization_endpoint, token_endpoint, revocation_endpoint, device_endpoint,
             issuer, client_auth, consent_url, referer_suffixes, kommo_mode,
             client_secret_file, refresh_skew, connect_timeout, read_timeout);
@@ -258,10 +266,34 @@ impl ProfileSettings {
                 .map_err(|e| bad("client secret", e))?;
         }
         let mut config = Config::new(profile, client);
+        for (name, value) in self.auth_params.iter().flatten() {
+            config = config.with_extra_param(name, value).map_err(|e| {
+                let why = if RESERVED_PARAMS.contains(&name.as_str()) {
+                    "latchkey sets this protocol parameter itself".to_owned()
+                } else {
+                    e.to_string()
+                };
+                Error::Config(format!(
+                    "profile `{profile_name}`: authorization parameter `{name}`: {why}"
+                ))
+            })?;
+        }
         if let Some(skew) = self.refresh_skew {
             config = config.with_refresh_skew(skew);
         }
         Ok(config)
+    }
+
+    /// Parses one `NAME=VALUE` extra authorization parameter (`--auth-param`,
+    /// `LATCHKEY_AUTH_PARAMS`). The value may be empty or contain `=`; the name may not be
+    /// empty.
+    pub fn parse_auth_param(arg: &str) -> Result<(String, String), String> {
+        match arg.split_once('=') {
+            Some((name, value)) if !name.trim().is_empty() => {
+                Ok((name.trim().to_owned(), value.to_owned()))
+            }
+            _ => Err(format!("`{arg}` is not NAME=VALUE (e.g. prompt=consent)")),
+        }
     }
 
     /// The client secret: `LATCHKEY_CLIENT_SECRET` (passed in as `env_secret`) or the first
@@ -397,5 +429,73 @@ mod tests {
         );
         let text = toml::to_string_pretty(&f).unwrap();
         assert_eq!(toml::from_str::<ConfigFile>(&text).unwrap(), f);
+    }
+
+    fn oidc(params: &[(&str, &str)]) -> ProfileSettings {
+        ProfileSettings {
+            dialect: Some("rfc6749".into()),
+            client_id: Some("cli".into()),
+            authorization_endpoint: Some("https://as.example/authorize".into()),
+            token_endpoint: Some("https://as.example/token".into()),
+            auth_params: Some(
+                params
+                    .iter()
+                    .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                    .collect(),
+            ),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn auth_params_reach_the_session_config() {
+        let config = oidc(&[("prompt", "consent"), ("login_hint", "a@b")])
+            .session_config("oidc", "http://127.0.0.1/callback", None)
+            .unwrap();
+        let params: Vec<_> = config.extra_params().collect();
+        assert_eq!(params, [("login_hint", "a@b"), ("prompt", "consent")]);
+    }
+
+    #[test]
+    fn a_protocol_auth_param_is_a_config_error_naming_it() {
+        let e = oidc(&[("state", "x")])
+            .session_config("oidc", "http://127.0.0.1/callback", None)
+            .unwrap_err();
+        assert!(matches!(e, Error::Config(_)), "{e:?}");
+        let e = e.to_string();
+        assert!(e.contains("`state`"), "{e}");
+        assert!(e.contains("`oidc`"), "{e}");
+        assert!(e.contains("protocol parameter"), "{e}");
+    }
+
+    #[test]
+    fn auth_param_parsing() {
+        assert_eq!(
+            ProfileSettings::parse_auth_param("prompt=consent"),
+            Ok(("prompt".into(), "consent".into()))
+        );
+        assert_eq!(
+            ProfileSettings::parse_auth_param("resource=https://x/?a=b"),
+            Ok(("resource".into(), "https://x/?a=b".into()))
+        );
+        assert!(ProfileSettings::parse_auth_param("prompt").is_err());
+        assert!(ProfileSettings::parse_auth_param("=consent").is_err());
+    }
+
+    #[test]
+    fn auth_params_are_an_inline_table_in_the_file() {
+        let text = "[profiles.oidc]\nauth_params = { prompt = \"consent\" }\n";
+        let f = toml::from_str::<ConfigFile>(text).unwrap();
+        let p = f.profile("oidc").unwrap();
+        assert_eq!(
+            p.auth_params
+                .as_ref()
+                .unwrap()
+                .get("prompt")
+                .map(String::as_str),
+            Some("consent")
+        );
+        let saved = toml::to_string_pretty(&f).unwrap();
+        assert_eq!(toml::from_str::<ConfigFile>(&saved).unwrap(), f);
     }
 }

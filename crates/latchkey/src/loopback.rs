@@ -4,10 +4,16 @@
 //! one sign-in, accepts `GET` requests on one exact path, and hands each callback's query to
 //! a handler — the session's [`handle_callback`], which checks state, issuer and referer.
 //! - A valid callback gets a small success page and ends the wait; the socket closes.
-//! - A wrong path, or a callback the core rejects as malformed or failing a check (wrong
-//!   state, say), gets `400` and the listener keeps waiting until the deadline.
-//! - A callback the server sent with an OAuth error (the user declined) ends the wait with
-//!   that error.
+//! - A wrong path, or a callback without the pending request's state (the handler answers
+//!   [`CheckFailed::StateMismatch`] / [`CheckFailed::StateMissing`] — a stray or forged
+//!   request, which cannot have the state), gets `400` and the listener keeps waiting until
+//!   the deadline.
+//! - A callback carrying our state that the core rejects anyway (a wrong issuer, a hostile
+//!   Kommo referer, an OAuth error because the user declined) ends the wait with that
+//!   error: the sign-in it answered is over.
+//!
+//! [`CheckFailed::StateMismatch`]: latchkey_core::CheckFailed::StateMismatch
+//! [`CheckFailed::StateMissing`]: latchkey_core::CheckFailed::StateMissing
 //! - Nothing valid before the deadline → [`Error::BrowserTimeout`].
 //!
 //! Pages load nothing from anywhere (`Content-Security-Policy: default-src 'none'`) and
@@ -158,15 +164,12 @@ impl LoopbackListener {
                 );
                 Handled::Accepted
             }
-            Err(e @ latchkey_core::Error::ServerError(_)) => {
-                respond(
-                    &mut stream,
-                    400,
-                    &page("Sign-in failed", &format!("{e}. Return to the terminal.")),
-                );
-                Handled::Ended(e)
-            }
-            Err(e) => {
+            Err(
+                e @ latchkey_core::Error::CheckFailed(
+                    latchkey_core::CheckFailed::StateMismatch
+                    | latchkey_core::CheckFailed::StateMissing,
+                ),
+            ) => {
                 respond(
                     &mut stream,
                     400,
@@ -176,6 +179,14 @@ impl LoopbackListener {
                     ),
                 );
                 Handled::Rejected(e)
+            }
+            Err(e) => {
+                respond(
+                    &mut stream,
+                    400,
+                    &page("Sign-in failed", &format!("{e}. Return to the terminal.")),
+                );
+                Handled::Ended(e)
             }
         }
     }

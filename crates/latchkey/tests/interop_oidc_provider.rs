@@ -1,11 +1,13 @@
 //! Interop with a real, certified peer: the `oidc-provider` npm package
-//! (interop/oidc-provider/server.mjs) on 127.0.0.1.
+//! (interop/oidc-provider/server.mjs) on 127.0.0.1, driven through the real `latchkey`
+//! binary.
 //!
-//! The core's [`Session`] (RFC 6749 profile from the discovery document) is driven by a
-//! minimal loop written here, with `ureq` as the HTTP client. The browser's part is played
-//! by a cookie-keeping user agent that follows the authorization redirects (the provider's
-//! automatic login and consent) until the redirect to the loopback redirect URI, whose
-//! query goes to `handle_callback`.
+//! Each test runs `latchkey login --no-browser …` as a child process with its own
+//! `--config` and `--data-dir`, reads the authorization URL it prints on stderr, and plays
+//! the browser: a cookie-keeping user agent follows the provider's redirects (its automatic
+//! login and consent) until the redirect to the CLI's loopback redirect URI, then requests
+//! that URL so the CLI's listener receives the callback. `latchkey token`, `status`,
+//! `refresh` and `revoke` then run against the same profile.
 //!
 //! The npm dependencies are installed by `scripts/interop-setup.sh` (fast when present).
 //! The tests skip, saying so, only when `node` is not installed.
@@ -18,34 +20,29 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
-use latchkey_core::http::{Method, Response};
-use latchkey_core::profile::ClientAuth;
-use latchkey_core::session::{Action, Config, EndReason, Outcome, Session};
-use latchkey_core::{CheckFailed, Client, Error, ErrorKind, Profile, ServerError};
 use serde_json::Value;
 
 /// The public client registered in server.mjs.
 const CLIENT_ID: &str = "latchkey-interop";
-/// A loopback redirect URI on an arbitrary port: the provider treats the client as native
-/// and accepts any port (RFC 8252 §7.3). Nobody listens there; the user agent stops at it.
-const REDIRECT_URI: &str = "http://127.0.0.1:53682/callback";
 /// The account server.mjs logs in automatically.
 const TEST_ACCOUNT: &str = "latchkey-test-user";
+/// The profile every test signs in with.
+const PROFILE: &str = "oidc";
+/// Exit codes documented in `latchkey --help`.
+const EXIT_SIGN_IN: i32 = 4;
+const EXIT_REFUSED: i32 = 6;
+const EXIT_SECURITY: i32 = 7;
+const EXIT_TIMEOUT: i32 = 8;
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 fn node_available() -> bool {
@@ -72,10 +69,12 @@ fn setup_once() {
     });
 }
 
-/// A running server.mjs; killed on drop.
+/// A running server.mjs (with `INTEROP_LOG=1`); killed on drop.
 struct Provider {
     child: Child,
     issuer: String,
+    /// The provider's request log (`[oidc] METHOD URL` lines), for assertions.
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Provider {
@@ -92,6 +91,7 @@ impl Provider {
         let mut child = Command::new("node")
             .arg(repo_root().join("interop/oidc-provider/server.mjs"))
             .args(["0", "--watch-stdin"])
+            .env("INTEROP_LOG", "1")
             .envs(envs.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -99,13 +99,16 @@ impl Provider {
             .spawn()
             .expect("spawn node interop/oidc-provider/server.mjs");
         // The provider's stderr, minus its fixed start-up warnings (Node 20 is "unsupported",
-        // in-memory adapter, development keys), goes to the test's captured output.
+        // in-memory adapter, development keys), goes to the test's captured output and log.
+        let log = Arc::new(Mutex::new(Vec::new()));
         let stderr = child.stderr.take().expect("piped stderr");
+        let sink = Arc::clone(&log);
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 if !line.starts_with("oidc-provider WARNING") {
                     eprintln!("[server.mjs] {line}");
+                    sink.lock().unwrap().push(line);
                 }
             }
         });
@@ -126,7 +129,36 @@ impl Provider {
                 panic!("server.mjs did not print READY within 30 s");
             }
         };
-        Some(Provider { child, issuer })
+        Some(Provider { child, issuer, log })
+    }
+
+    /// How many requests `METHOD path` the provider has logged so far (query ignored).
+    fn requests(&self, method: &str, path: &str) -> usize {
+        let exact = format!("[oidc] {method} {path}");
+        let with_query = format!("{exact}?");
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| **l == exact || l.starts_with(&with_query))
+            .count()
+    }
+
+    /// Whether the provider logged a line containing `needle`.
+    fn logged(&self, needle: &str) -> bool {
+        self.log.lock().unwrap().iter().any(|l| l.contains(needle))
+    }
+
+    /// The discovery document.
+    fn discovery(&self) -> Value {
+        let (status, discovery) = get_json(
+            &agent(),
+            &format!("{}/.well-known/openid-configuration", self.issuer),
+            None,
+        );
+        assert_eq!(status, 200);
+        assert_eq!(discovery["issuer"], self.issuer.as_str());
+        discovery
     }
 }
 
@@ -134,6 +166,191 @@ impl Drop for Provider {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// An isolated `--config` and `--data-dir` under the system temp directory; removed on drop.
+struct Sandbox {
+    dir: PathBuf,
+}
+
+impl Sandbox {
+    fn new(tag: &str) -> Self {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "latchkey-interop-{tag}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Self { dir }
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.join("latchkey.toml")
+    }
+
+    /// `latchkey --config … --data-dir … --profile oidc ARGS`, with no `LATCHKEY_*`
+    /// variable from the environment of the test run.
+    fn latchkey(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_latchkey"));
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("LATCHKEY_") {
+                cmd.env_remove(name);
+            }
+        }
+        cmd.arg("--config")
+            .arg(self.config())
+            .arg("--data-dir")
+            .arg(self.dir.join("data"))
+            .args(["--profile", PROFILE])
+            .args(args)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs a command to completion and echoes its output to the test's captured output.
+    fn run(&self, args: &[&str]) -> Output {
+        let out = self.latchkey(args).output().expect("run latchkey");
+        eprintln!(
+            "$ latchkey {} -> {:?}\n{}",
+            args.join(" "),
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        );
+        out
+    }
+
+    /// `latchkey token`: the access token it prints, or the failed output.
+    fn token(&self) -> Result<String, Output> {
+        let out = self.run(&["token"]);
+        if out.status.success() {
+            Ok(String::from_utf8(out.stdout).unwrap().trim().to_owned())
+        } else {
+            Err(out)
+        }
+    }
+
+    /// `latchkey status --json`.
+    fn status(&self) -> Value {
+        let out = self.run(&["status", "--json"]);
+        assert!(out.status.success(), "status failed: {out:?}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// `latchkey login --no-browser --timeout SECS` with the provider's endpoints and `extra` flags, the
+    /// browser's part played by [`browser`]; returns the exit status, the authorization URL
+    /// and the CLI's stdout and stderr.
+    fn login(&self, discovery: &Value, timeout: &str, extra: &[&str]) -> Login {
+        let endpoint = |key: &str| discovery[key].as_str().unwrap().to_owned();
+        let (auth, token, revocation, issuer) = (
+            endpoint("authorization_endpoint"),
+            endpoint("token_endpoint"),
+            endpoint("revocation_endpoint"),
+            endpoint("issuer"),
+        );
+        let mut args = vec![
+            "login",
+            "--dialect",
+            "rfc6749",
+            "--client-id",
+            CLIENT_ID,
+            "--authorization-endpoint",
+            &auth,
+            "--token-endpoint",
+            &token,
+            "--revocation-endpoint",
+            &revocation,
+            "--issuer",
+            &issuer,
+            "--no-browser",
+            "--timeout",
+            timeout,
+        ];
+        args.extend_from_slice(extra);
+        let mut child = self
+            .latchkey(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn latchkey login");
+        // `--no-browser` prints "Open this URL …" and then the URL, indented, on stderr.
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = mpsc::channel();
+        let stderr_lines = std::thread::spawn(move || {
+            let mut lines = Vec::new();
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if line.trim_start().starts_with("http") {
+                    let _ = tx.send(line.trim().to_owned());
+                }
+                lines.push(line);
+            }
+            lines.join("\n")
+        });
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stdout_text =
+            std::thread::spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
+        let url = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "latchkey login printed no authorization URL:\n{}",
+                    stderr_lines.join().unwrap()
+                );
+            }
+        };
+        let redirect_uri = query_param(&url, "redirect_uri").expect("redirect_uri in the URL");
+        let callback = browser(&url, &redirect_uri);
+        // The CLI's loopback listener receives the callback, as from a browser.
+        let resp = agent().get(&callback).call();
+        assert!(resp.is_ok(), "loopback listener: {resp:?}");
+        let status = wait_with_timeout(&mut child, Duration::from_secs(40));
+        let login = Login {
+            status,
+            url,
+            stdout: stdout_text.join().unwrap(),
+            stderr: stderr_lines.join().unwrap(),
+        };
+        eprintln!(
+            "$ latchkey login … -> {:?}\n{}\n{}",
+            login.status.code(),
+            login.stderr,
+            login.stdout
+        );
+        login
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// How a `latchkey login` went.
+struct Login {
+    status: ExitStatus,
+    url: String,
+    stdout: String,
+    stderr: String,
+}
+
+fn wait_with_timeout(child: &mut Child, timeout: Duration) -> ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("latchkey login did not exit within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -157,384 +374,254 @@ fn get_json(agent: &ureq::Agent, url: &str, bearer: Option<&str>) -> (u16, Value
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-/// What one HTTP exchange the session asked for looked like, kept to report findings.
-#[derive(Debug, Clone)]
-struct Exchange {
-    url: String,
-    status: u16,
-    body: Value,
-}
-
-/// An owned copy of the [`Outcome`] a step ended with.
-#[derive(Debug, PartialEq, Eq)]
-enum Ended {
-    Authorized,
-    Refreshed,
-    LoggedOut(Result<(), Error>),
-    SignInRequired(EndReason),
-    Other(String),
-}
-
-/// How [`Harness::drive`] stopped.
-#[derive(Debug, PartialEq, Eq)]
-enum Stop {
-    Done(Ended),
-    Idle,
-    WaitUntil(u64),
-}
-
-/// The adapter's side of the loop: HTTP, the stored snapshot, the URL to open.
-struct Harness {
-    http: ureq::Agent,
-    snapshot: Option<Vec<u8>>,
-    opened: Option<String>,
-    exchanges: Vec<Exchange>,
-}
-
-impl Harness {
-    fn new() -> Self {
-        Self {
-            http: agent(),
-            snapshot: None,
-            opened: None,
-            exchanges: Vec::new(),
-        }
-    }
-
-    /// Polls and carries out actions until the session ends a step, idles or waits.
-    fn drive(&mut self, s: &mut Session, now: u64) -> Result<Stop, Error> {
-        let mut buf = vec![0u8; 16 * 1024];
-        let mut scratch = vec![0u8; 16 * 1024];
-        loop {
-            match s.poll_action(now, &mut buf)? {
-                Action::OpenUrl(url) => self.opened = Some(url.to_owned()),
-                Action::Send(req) => {
-                    let (status, body) = self.send(req.method, req.url, &req);
-                    s.handle_response(Response::new(status, &body), now, &mut scratch)?;
-                }
-                Action::Persist(bytes) => self.snapshot = Some(bytes.to_vec()),
-                Action::Erase => self.snapshot = None,
-                Action::WaitUntil(t) => return Ok(Stop::WaitUntil(t)),
-                Action::Idle => return Ok(Stop::Idle),
-                Action::Done(outcome) => {
-                    return Ok(Stop::Done(match outcome {
-                        Outcome::Authorized => Ended::Authorized,
-                        Outcome::Refreshed => Ended::Refreshed,
-                        Outcome::LoggedOut { revocation } => Ended::LoggedOut(revocation),
-                        Outcome::SignInRequired(reason) => Ended::SignInRequired(reason),
-                        other => Ended::Other(format!("{other:?}")),
-                    }));
-                }
-                other => panic!("unexpected action {other:?}"),
+/// The percent-decoded value of query parameter `name` in `url`.
+fn query_param(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    let raw = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))?;
+    let mut bytes = Vec::with_capacity(raw.len());
+    let mut rest = raw.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        match b {
+            b'%' if tail.len() >= 2 => {
+                let hex = std::str::from_utf8(&tail[..2]).ok()?;
+                bytes.push(u8::from_str_radix(hex, 16).ok()?);
+                rest = &tail[2..];
+            }
+            b'+' => {
+                bytes.push(b' ');
+                rest = tail;
+            }
+            _ => {
+                bytes.push(b);
+                rest = tail;
             }
         }
     }
+    String::from_utf8(bytes).ok()
+}
 
-    /// Sends the core's request exactly as built (no redirects followed, TOK-6).
-    fn send(
-        &mut self,
-        method: Method,
-        url: &str,
-        req: &latchkey_core::http::Request<'_>,
-    ) -> (u16, Vec<u8>) {
-        let result = match method {
-            Method::Get => {
-                let mut r = self.http.get(url);
-                for h in req.headers() {
-                    r = r.header(h.name, h.value);
-                }
-                r.call()
-            }
-            Method::Post => {
-                let mut r = self.http.post(url);
-                for h in req.headers() {
-                    r = r.header(h.name, h.value);
-                }
-                r.send(req.body)
-            }
-        };
-        let mut resp = result.unwrap_or_else(|e| panic!("{method:?} {url}: {e}"));
-        let status = resp.status().as_u16();
-        let body = resp
-            .body_mut()
-            .with_config()
-            .limit(1 << 20)
-            .read_to_vec()
-            .unwrap();
-        self.exchanges.push(Exchange {
-            url: url.to_owned(),
-            status,
-            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-        });
-        (status, body)
-    }
-
-    /// Every exchange so far, token values redacted, for assertion messages.
-    fn report(&self) -> String {
-        self.exchanges
-            .iter()
-            .map(|e| format!("{} {} {}", e.status, e.url, shape(&e.body)))
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
-    /// The browser: opens `url` and follows redirects, keeping cookies, until the redirect
-    /// to [`REDIRECT_URI`]; returns that URL's query.
-    fn browser(&self, url: &str) -> String {
-        let mut jar: BTreeMap<String, String> = BTreeMap::new();
-        let mut url = url.to_owned();
-        for _hop in 0..12 {
-            let mut req = self.http.get(&url);
-            if !jar.is_empty() {
-                let cookies: Vec<String> = jar.iter().map(|(n, v)| format!("{n}={v}")).collect();
-                req = req.header("Cookie", &cookies.join("; "));
-            }
-            let resp = req.call().unwrap();
-            for set_cookie in resp.headers().get_all("set-cookie") {
-                let set_cookie = set_cookie.to_str().unwrap();
-                let pair = set_cookie.split(';').next().unwrap();
-                let (name, value) = pair.split_once('=').unwrap();
-                let expired = set_cookie
-                    .to_ascii_lowercase()
-                    .contains("expires=thu, 01 jan 1970");
-                if expired || value.is_empty() {
-                    jar.remove(name.trim());
-                } else {
-                    jar.insert(name.trim().to_owned(), value.trim().to_owned());
-                }
-            }
-            let status = resp.status().as_u16();
-            let location = resp
-                .headers()
-                .get("location")
-                .map(|v| v.to_str().unwrap().to_owned())
-                .unwrap_or_else(|| panic!("{status} without Location at {url}"));
-            url = if location.starts_with('/') {
-                let origin_end = url[7..].find('/').map_or(url.len(), |i| i + 7);
-                format!("{}{location}", &url[..origin_end])
+/// The browser: opens `url` and follows redirects, keeping cookies, until the redirect to
+/// `redirect_uri`; returns that full callback URL (not requested).
+fn browser(url: &str, redirect_uri: &str) -> String {
+    let http = agent();
+    let mut jar: BTreeMap<String, String> = BTreeMap::new();
+    let mut url = url.to_owned();
+    for _hop in 0..12 {
+        let mut req = http.get(&url);
+        if !jar.is_empty() {
+            let cookies: Vec<String> = jar.iter().map(|(n, v)| format!("{n}={v}")).collect();
+            req = req.header("Cookie", &cookies.join("; "));
+        }
+        let resp = req.call().unwrap();
+        for set_cookie in resp.headers().get_all("set-cookie") {
+            let set_cookie = set_cookie.to_str().unwrap();
+            let pair = set_cookie.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            let expired = set_cookie
+                .to_ascii_lowercase()
+                .contains("expires=thu, 01 jan 1970");
+            if expired || value.is_empty() {
+                jar.remove(name.trim());
             } else {
-                location
-            };
-            if let Some(rest) = url.strip_prefix(REDIRECT_URI) {
-                return rest.trim_start_matches('?').to_owned();
+                jar.insert(name.trim().to_owned(), value.trim().to_owned());
             }
         }
-        panic!("no redirect to {REDIRECT_URI} after 12 hops (last: {url})");
-    }
-}
-
-/// The discovery document and the session configured from it.
-fn configure(provider: &Provider, issuer_override: Option<&str>) -> (Value, Config) {
-    let (status, discovery) = get_json(
-        &agent(),
-        &format!("{}/.well-known/openid-configuration", provider.issuer),
-        None,
-    );
-    assert_eq!(status, 200);
-    assert_eq!(discovery["issuer"], provider.issuer.as_str());
-    let endpoint = |key: &str| discovery[key].as_str().unwrap().to_owned();
-    let profile = Profile::rfc6749(
-        &endpoint("authorization_endpoint"),
-        &endpoint("token_endpoint"),
-    )
-    .unwrap()
-    .with_revocation(&endpoint("revocation_endpoint"))
-    .unwrap()
-    .with_issuer(issuer_override.unwrap_or(&provider.issuer))
-    .unwrap()
-    .with_client_auth(ClientAuth::None)
-    .unwrap();
-    let client = Client::new(CLIENT_ID, REDIRECT_URI)
-        .unwrap()
-        .with_scope("openid offline_access")
-        .unwrap();
-    (discovery, Config::new(profile, client))
-}
-
-fn entropy() -> [u8; 64] {
-    let mut bytes = [0u8; 64];
-    getrandom::fill(&mut bytes).unwrap();
-    bytes
-}
-
-/// Starts an authorization and returns the URL the session asks the browser to open.
-fn start(s: &mut Session, h: &mut Harness, now: u64) -> String {
-    s.start_authorization(&entropy(), now).unwrap();
-    assert_eq!(h.drive(s, now).unwrap(), Stop::Idle);
-    h.opened.take().expect("an OpenUrl action")
-}
-
-/// Redacts token values so a printed response shows only its shape.
-fn shape(body: &Value) -> Value {
-    let mut body = body.clone();
-    if let Some(map) = body.as_object_mut() {
-        for key in ["access_token", "refresh_token", "id_token"] {
-            if let Some(v) = map.get_mut(key) {
-                let len = v.as_str().map_or(0, str::len);
-                *v = Value::String(format!("[{len} bytes]"));
-            }
+        let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("{status} without Location at {url}"));
+        url = if location.starts_with('/') {
+            let origin_end = url[7..].find('/').map_or(url.len(), |i| i + 7);
+            format!("{}{location}", &url[..origin_end])
+        } else {
+            location
+        };
+        if url.starts_with(&format!("{redirect_uri}?")) {
+            return url;
         }
     }
-    body
+    panic!("no redirect to {redirect_uri} after 12 hops (last: {url})");
+}
+
+fn copy(from: &Path, to: &Path) {
+    std::fs::copy(from, to)
+        .unwrap_or_else(|e| panic!("copy {} -> {}: {e}", from.display(), to.display()));
 }
 
 #[test]
-fn login_refresh_rotation_revoke_against_oidc_provider() {
+fn cli_login_token_refresh_revoke_against_oidc_provider() {
+    let started = Instant::now();
     let Some(provider) = Provider::start(&[]) else {
         return;
     };
-    let (discovery, config) = configure(&provider, None);
-    let mut s: Session = Session::new(config.clone());
-    let mut h = Harness::new();
-    let t = now();
+    let discovery = provider.discovery();
+    let userinfo = discovery["userinfo_endpoint"].as_str().unwrap();
+    let sandbox = Sandbox::new("full");
 
-    // 1. Authorization code + PKCE. oidc-provider drops `offline_access` unless the request
-    //    says `prompt=consent` (OpenID Connect Core §11); the session cannot add extra
-    //    authorization parameters, so the browser appends it.
-    let url = start(&mut s, &mut h, t);
-    assert!(url.contains("code_challenge_method=S256"), "{url}");
-    let query = h.browser(&format!("{url}&prompt=consent"));
-    assert!(
-        query.contains("iss="),
-        "RFC 9207 iss on the callback: {query}"
+    // 1. Sign in: code + PKCE through the CLI's loopback listener. oidc-provider issues a
+    //    refresh token for `offline_access` only with `prompt=consent` (OIDC Core §11).
+    let login = sandbox.login(
+        &discovery,
+        "30",
+        &[
+            "--scope",
+            "openid offline_access",
+            "--auth-param",
+            "prompt=consent",
+        ],
     );
-    let mut scratch = vec![0u8; query.len()];
-    s.handle_callback(query.as_bytes(), t, &mut scratch)
-        .unwrap();
-    let step = h.drive(&mut s, t);
-    assert_eq!(step, Ok(Stop::Done(Ended::Authorized)), "{}", h.report());
-    let first = h.exchanges.last().unwrap().clone();
-    eprintln!("token response: {}", shape(&first.body));
-    assert_eq!(first.status, 200);
+    assert_eq!(login.status.code(), Some(0), "{}", login.stderr);
+    assert!(login.stdout.contains("signed in"), "{}", login.stdout);
     assert!(
-        s.has_refresh_token(),
-        "offline_access granted a refresh token"
+        login.url.contains("code_challenge_method=S256"),
+        "{}",
+        login.url
     );
-    assert!(s.scope().unwrap().contains("offline_access"));
-    let stored_after_login = h.snapshot.clone().expect("persisted before Authorized");
+    assert_eq!(
+        query_param(&login.url, "prompt").as_deref(),
+        Some("consent")
+    );
+    assert_eq!(provider.requests("POST", "/token"), 1);
+    // The option is saved with the profile, so later logins keep asking for consent.
+    let saved = std::fs::read_to_string(sandbox.config()).unwrap();
+    let saved: toml::Table = toml::from_str(&saved).unwrap();
+    assert_eq!(
+        saved["profiles"][PROFILE]["auth_params"]["prompt"].as_str(),
+        Some("consent"),
+        "{saved}"
+    );
 
-    // The access token works at the userinfo endpoint.
-    let access = s.access_token(t).unwrap().secret().to_owned();
-    let (status, me) = get_json(
-        &h.http,
-        discovery["userinfo_endpoint"].as_str().unwrap(),
-        Some(&access),
+    let status = sandbox.status();
+    assert_eq!(status["signed_in"], true, "{status}");
+    assert_eq!(status["refreshable"], true, "a refresh token: {status}");
+    assert!(
+        status["scope"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .any(|s| s == "offline_access"),
+        "{status}"
     );
-    assert_eq!(status, 200, "{me}");
+    let token_file = PathBuf::from(status["token_file"].as_str().unwrap());
+
+    // 2. `latchkey token` prints the access token, which the provider accepts.
+    let first = sandbox.token().expect("latchkey token after login");
+    let (code, me) = get_json(&agent(), userinfo, Some(&first));
+    assert_eq!(code, 200, "{me}");
     assert_eq!(me["sub"], TEST_ACCOUNT);
+    // A fresh token is not refreshed again.
+    assert_eq!(sandbox.token().unwrap(), first);
+    assert_eq!(provider.requests("POST", "/token"), 1);
 
-    // 2. Refresh: the provider rotates the refresh token; the session persists the new one
-    //    before it reports Refreshed.
-    s.refresh(t).unwrap();
-    let step = h.drive(&mut s, t);
-    assert_eq!(step, Ok(Stop::Done(Ended::Refreshed)), "{}", h.report());
-    let second = h.exchanges.last().unwrap().clone();
-    eprintln!("refresh response: {}", shape(&second.body));
-    assert_eq!(second.status, 200);
+    // 3. `latchkey refresh`: a new access token and a rotated refresh token, stored.
+    let stored_after_login = std::fs::read(&token_file).unwrap();
+    let out = sandbox.run(&["refresh"]);
+    assert!(out.status.success(), "refresh: {out:?}");
+    assert_eq!(provider.requests("POST", "/token"), 2);
+    let stored_after_refresh = std::fs::read(&token_file).unwrap();
     assert_ne!(
-        first.body["refresh_token"], second.body["refresh_token"],
-        "rotation"
+        stored_after_login, stored_after_refresh,
+        "stored tokens rotated"
     );
-    let stored_after_refresh = h.snapshot.clone().unwrap();
-    assert_ne!(stored_after_login, stored_after_refresh);
-    let new_access = s.access_token(t).unwrap().secret().to_owned();
-    assert_ne!(new_access, access);
+    let second = sandbox.token().expect("latchkey token after refresh");
+    assert_ne!(second, first, "a new access token");
+    let (code, me) = get_json(&agent(), userinfo, Some(&second));
+    assert_eq!(code, 200, "{me}");
+    // Keep the refreshed token file to try its refresh token after the revocation.
+    let kept = sandbox.dir.join("kept-token-file");
+    copy(&token_file, &kept);
 
-    // 3. Logout: tokens erased first, then RFC 7009 revocation of the refresh token.
-    s.logout(t).unwrap();
+    // 4. `latchkey revoke`: exits 0 only when the revocation endpoint confirmed (RFC 7009).
+    let out = sandbox.run(&["revoke"]);
+    assert!(out.status.success(), "revoke: {out:?}");
+    assert_eq!(provider.requests("POST", "/token/revocation"), 1);
+    let out = sandbox.token().expect_err("no token after revoke");
     assert_eq!(
-        h.drive(&mut s, t).unwrap(),
-        Stop::Done(Ended::LoggedOut(Ok(())))
+        out.status.code(),
+        Some(EXIT_SIGN_IN),
+        "not signed in: {out:?}"
     );
-    assert!(h.snapshot.is_none(), "erased");
-    let revocation = h.exchanges.last().unwrap();
-    assert_eq!(
-        revocation.url,
-        discovery["revocation_endpoint"].as_str().unwrap()
-    );
-    assert_eq!(revocation.status, 200);
+    assert_eq!(sandbox.status()["signed_in"], false);
 
-    // 4. The revoked refresh token is refused: a session restored from the last snapshot
-    //    ends cleanly with invalid_grant.
-    let mut restored: Session = Session::restore(config, &stored_after_refresh).unwrap();
-    restored.refresh(t).unwrap();
-    let ended = h.drive(&mut restored, t).unwrap();
-    eprintln!("refused refresh: {}", h.exchanges.last().unwrap().body);
-    assert_eq!(
-        ended,
-        Stop::Done(Ended::SignInRequired(EndReason::RefreshRejected(
-            ServerError {
-                code: ErrorKind::InvalidGrant,
-                status: 400
-            }
-        )))
-    );
-}
-
-#[test]
-fn offline_access_without_prompt_consent_yields_no_refresh_token() {
-    let Some(provider) = Provider::start(&[]) else {
-        return;
-    };
-    let (_, config) = configure(&provider, None);
-    let mut s: Session = Session::new(config);
-    let mut h = Harness::new();
-    let t = now();
-    let url = start(&mut s, &mut h, t);
-    let query = h.browser(&url);
-    let mut scratch = vec![0u8; query.len()];
-    s.handle_callback(query.as_bytes(), t, &mut scratch)
-        .unwrap();
-    let step = h.drive(&mut s, t);
-    assert_eq!(step, Ok(Stop::Done(Ended::Authorized)), "{}", h.report());
-    assert!(!s.has_refresh_token());
-    assert_eq!(s.scope(), Some("openid"), "the provider narrowed the scope");
-}
-
-#[test]
-fn callback_iss_from_another_issuer_is_refused() {
-    let Some(provider) = Provider::start(&[]) else {
-        return;
-    };
-    // Expect a different issuer than the one that answers: the mix-up defence must fire.
-    let (_, config) = configure(&provider, Some("http://127.0.0.1:1/other-issuer"));
-    let mut s: Session = Session::new(config);
-    let mut h = Harness::new();
-    let t = now();
-    let url = start(&mut s, &mut h, t);
-    let query = h.browser(&url);
-    let mut scratch = vec![0u8; query.len()];
-    assert_eq!(
-        s.handle_callback(query.as_bytes(), t, &mut scratch),
-        Err(Error::CheckFailed(CheckFailed::IssuerMismatch))
-    );
+    // 5. The revoked refresh token is dead at the provider: put the kept token file back
+    //    and refresh; the provider answers invalid_grant, the CLI erases the tokens and
+    //    asks for a sign-in.
+    copy(&kept, &token_file);
+    let out = sandbox.run(&["refresh"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(provider.requests("POST", "/token"), 3);
     assert!(
-        h.exchanges.is_empty(),
+        provider.logged("grant.error invalid_grant"),
+        "the provider refused the revoked refresh token"
+    );
+    assert_eq!(out.status.code(), Some(EXIT_SIGN_IN), "{out:?}");
+    assert!(stderr.contains("refused the refresh token"), "{stderr}");
+    assert_eq!(sandbox.status()["signed_in"], false, "tokens erased");
+    eprintln!("interop test took {:?}", started.elapsed());
+}
+
+#[test]
+fn cli_login_without_prompt_consent_gets_no_refresh_token() {
+    let Some(provider) = Provider::start(&[]) else {
+        return;
+    };
+    let sandbox = Sandbox::new("noconsent");
+    let login = sandbox.login(
+        &provider.discovery(),
+        "30",
+        &["--scope", "openid offline_access"],
+    );
+    assert_eq!(login.status.code(), Some(0), "{}", login.stderr);
+    assert_eq!(query_param(&login.url, "prompt"), None);
+    let status = sandbox.status();
+    assert_eq!(status["signed_in"], true, "{status}");
+    assert_eq!(status["refreshable"], false, "{status}");
+    assert_eq!(status["scope"], "openid", "the provider narrowed the scope");
+}
+
+#[test]
+fn cli_login_refuses_a_callback_from_another_issuer() {
+    let Some(provider) = Provider::start(&[]) else {
+        return;
+    };
+    let mut discovery = provider.discovery();
+    // Expect a different issuer than the one that answers: the mix-up defence must fire.
+    discovery["issuer"] = Value::from("http://127.0.0.1:1/other-issuer");
+    let sandbox = Sandbox::new("issuer");
+    let login = sandbox.login(&discovery, "3", &["--scope", "openid"]);
+    // The callback carries our state, so it answers our request: the failed issuer check
+    // ends the sign-in at once with the security exit code (7), naming the check.
+    assert_eq!(login.status.code(), Some(EXIT_SECURITY), "{}", login.stderr);
+    assert!(
+        login.stderr.contains("is not the expected issuer"),
+        "{}",
+        login.stderr
+    );
+    assert_eq!(
+        provider.requests("POST", "/token"),
+        0,
         "no token request after a failed check"
     );
+    // Nothing is saved after a failed sign-in: no profile, no token file.
+    assert!(!sandbox.config().exists(), "profile saved after a failure");
+    assert!(
+        std::fs::read_dir(sandbox.dir.join("data")).map_or(true, |d| d.count() == 0),
+        "token file written after a failure"
+    );
 }
 
 #[test]
-fn declined_consent_comes_back_as_access_denied() {
+fn cli_login_declined_consent_exits_with_access_denied() {
     let Some(provider) = Provider::start(&[("INTEROP_DENY", "1")]) else {
         return;
     };
-    let (_, config) = configure(&provider, None);
-    let mut s: Session = Session::new(config);
-    let mut h = Harness::new();
-    let t = now();
-    let url = start(&mut s, &mut h, t);
-    let query = h.browser(&url);
-    eprintln!("declined callback: {query}");
-    let mut scratch = vec![0u8; query.len()];
-    let err = s
-        .handle_callback(query.as_bytes(), t, &mut scratch)
-        .unwrap_err();
-    assert_eq!(
-        err,
-        Error::ServerError(ServerError {
-            code: ErrorKind::AccessDenied,
-            status: 0
-        })
-    );
+    let sandbox = Sandbox::new("deny");
+    let login = sandbox.login(&provider.discovery(), "30", &["--scope", "openid"]);
+    assert_eq!(login.status.code(), Some(EXIT_REFUSED), "{}", login.stderr);
+    assert!(login.stderr.contains("access_denied"), "{}", login.stderr);
+    assert_eq!(provider.requests("POST", "/token"), 0);
 }

@@ -179,6 +179,17 @@ struct ProfileArgs {
     /// Scope to request.
     #[arg(long, env = "LATCHKEY_SCOPE")]
     scope: Option<String>,
+    /// Extra authorization-request parameter NAME=VALUE (repeatable; the env variable takes
+    /// a comma-separated list). OpenID providers need `prompt=consent` before they issue a
+    /// refresh token for `offline_access`. Replaces the profile's saved `auth_params`.
+    #[arg(
+        long = "auth-param",
+        env = "LATCHKEY_AUTH_PARAMS",
+        value_name = "NAME=VALUE",
+        value_delimiter = ',',
+        value_parser = latchkey::ProfileSettings::parse_auth_param
+    )]
+    auth_params: Vec<(String, String)>,
     /// Loopback redirect port (0: any free port; Kommo needs the registered one).
     #[arg(long, env = "LATCHKEY_REDIRECT_PORT")]
     redirect_port: Option<u16>,
@@ -239,6 +250,8 @@ impl ProfileArgs {
             dialect: self.dialect.clone(),
             client_id: self.client_id.clone(),
             scope: self.scope.clone(),
+            auth_params: (!self.auth_params.is_empty())
+                .then(|| self.auth_params.iter().cloned().collect()),
             redirect_port: self.redirect_port,
             portal: self.portal.clone(),
             api: self.api.clone(),
