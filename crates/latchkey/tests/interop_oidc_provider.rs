@@ -39,7 +39,6 @@ const PROFILE: &str = "oidc";
 const EXIT_SIGN_IN: i32 = 4;
 const EXIT_REFUSED: i32 = 6;
 const EXIT_SECURITY: i32 = 7;
-const EXIT_TIMEOUT: i32 = 8;
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
