@@ -18,7 +18,7 @@ TEXT_BUDGET=$((16 * 1024))
 WASM_GZ_BUDGET=$((64 * 1024))
 # Regression ceilings: the measured figures plus a little room. Lower them as the core
 # shrinks; never raise them without a reason in the commit message.
-TEXT_CEILING=$((44 * 1024))
+TEXT_CEILING=$((47 * 1024))
 WASM_GZ_CEILING=$((32 * 1024))
 PROBE=benches/size-probe
 TARGET_DIR=target/size-probe
