@@ -209,7 +209,7 @@ impl<'b> Scratch<'b> {
         self.rest = tail;
         let head: &'b [u8] = head;
         // The input was valid UTF-8 and split only around ASCII escapes; decoded escapes are
-        // whole characters. This check cannot fail, but the core has no `unsafe` to skip it.
+        // whole characters. This check cannot fail, but the core forbids unchecked conversions to skip it.
         let text = core::str::from_utf8(head).map_err(|_| InvalidMessage::NotUtf8)?;
         Ok(Text {
             text,
@@ -471,7 +471,7 @@ fn special(b: u8) -> bool {
 }
 
 /// The index of the first [`special`] byte of `bytes` at or after `i`, or `bytes.len()`.
-/// Tests 8 bytes at a time as one 64-bit word (SWAR: portable, no `unsafe`, no early exit
+/// Tests 8 bytes at a time as one 64-bit word (SWAR: portable, safe code only, no early exit
 /// inside a word; measured faster here than 16-byte blocks left to auto-vectorisation),
 /// then finishes the tail byte by byte.
 #[inline(always)]

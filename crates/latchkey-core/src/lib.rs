@@ -2,9 +2,10 @@
 //!
 //! The whole OAuth 2.0 client protocol — PKCE, state, authorization URLs, callback and
 //! postMessage parsing, token requests and responses — as a `#![no_std]`, allocation-free,
-//! `unsafe`-free, sans-IO library. The caller passes bytes, the time and entropy in; the core
-//! writes what to send into caller-supplied buffers and parses what came back into borrowed,
-//! already-validated types. It never reads a clock, draws randomness or does I/O.
+//! safe-code-only (`#![forbid(unsafe_code)]`), sans-IO library. The caller passes bytes, the
+//! time and entropy in; the core writes what to send into caller-supplied buffers and parses
+//! what came back into borrowed, already-validated types. It never reads a clock, draws
+//! randomness or does I/O.
 //!
 //! It speaks plain RFC 6749/7636 (+ RFC 7009, 8628, 9207), the CRM "Client OAuth" API and
 //! Kommo; see [`profile::Profile`].

@@ -1494,6 +1494,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
                 })
             }
             reply => {
+                // Only the password grant tells replies apart by purpose.
                 let _ = purpose;
                 Err(reply_error(reply))
             }
