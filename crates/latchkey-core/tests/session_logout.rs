@@ -8,16 +8,6 @@ use latchkey_core::{ApiMisuse, Error, ErrorKind, ServerError, ServerMisbehaved};
 use latchkey_testkit::{CRM_API, ISSUER};
 use util::*;
 
-fn current_refresh(p: &Pair) -> String {
-    let token = p.access_token().unwrap();
-    let grant = p.server.grant_of_token(&token).unwrap();
-    p.server
-        .grant(grant)
-        .unwrap()
-        .current_refresh_token
-        .unwrap()
-}
-
 #[test]
 fn s_life_5_logout_erases_first_then_revokes() {
     for (cfg, url) in [
@@ -27,7 +17,7 @@ fn s_life_5_logout_erases_first_then_revokes() {
     ] {
         let mut p = Pair::new(cfg);
         p.sign_in();
-        let refresh = current_refresh(&p);
+        let refresh = p.current_refresh_token();
         let access = p.access_token().unwrap();
         let from = p.events.len();
         p.session.logout(p.now()).unwrap();
@@ -69,7 +59,7 @@ fn s_life_5_logout_erases_first_then_revokes() {
 fn s_tok_9_revocation_503_waits_for_retry_after_then_retries() {
     let mut p = Pair::new(crm_confidential());
     p.sign_in();
-    let refresh = current_refresh(&p);
+    let refresh = p.current_refresh_token();
     p.server.misbehave().revoke_503 = Some(7);
     p.session.logout(p.now()).unwrap();
     let t = p.now();
@@ -97,7 +87,7 @@ fn s_tok_9_revocation_503_waits_for_retry_after_then_retries() {
 fn s_tok_9_revocation_that_keeps_failing_is_reported_and_the_store_is_empty() {
     let mut p = Pair::new(rfc_basic());
     p.sign_in();
-    let refresh = current_refresh(&p);
+    let refresh = p.current_refresh_token();
     p.session.logout(p.now()).unwrap();
     let mut outcome = None;
     for _ in 0..MAX_STEPS {
@@ -200,7 +190,7 @@ fn rfc_without_revocation_endpoint_just_forgets() {
 fn logout_while_a_refresh_is_in_flight_revokes_that_token() {
     let mut p = Pair::new(crm_confidential());
     p.sign_in();
-    let refresh = current_refresh(&p);
+    let refresh = p.current_refresh_token();
     p.clock.set(p.session.refresh_due_at().unwrap());
     let in_flight = p.next_send();
     let answer = p.exchange(&in_flight);

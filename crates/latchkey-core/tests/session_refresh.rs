@@ -28,16 +28,6 @@ fn presented(p: &Pair) -> Vec<String> {
         .collect()
 }
 
-fn current_refresh(p: &Pair) -> String {
-    let token = p.access_token().unwrap();
-    let grant = p.server.grant_of_token(&token).unwrap();
-    p.server
-        .grant(grant)
-        .unwrap()
-        .current_refresh_token
-        .unwrap()
-}
-
 #[test]
 fn refresh_when_due_rotates_and_the_new_tokens_work() {
     for cfg in [
@@ -51,7 +41,7 @@ fn refresh_when_due_rotates_and_the_new_tokens_work() {
         let mut p = Pair::new(cfg);
         p.sign_in();
         let first = p.access_token().unwrap();
-        let old_refresh = current_refresh(&p);
+        let old_refresh = p.current_refresh_token();
         let due = p.session.refresh_due_at().unwrap();
         assert_eq!(p.drive(), Ok(Stop::Done(Done::Refreshed)));
         assert_eq!(p.now(), due, "the refresh was sent when it became due");
@@ -62,7 +52,7 @@ fn refresh_when_due_rotates_and_the_new_tokens_work() {
             !p.server.is_refresh_token_live(&old_refresh, p.now()),
             "rotated out"
         );
-        assert_eq!(p.stored_refresh_token(), Some(current_refresh(&p)));
+        assert_eq!(p.stored_refresh_token(), Some(p.current_refresh_token()));
     }
 }
 
@@ -89,7 +79,7 @@ fn rotation_server_sees_each_refresh_token_at_most_once() {
 fn s_life_2_persist_comes_before_refreshed_and_holds_only_the_new_token() {
     let mut p = Pair::new(rfc_basic());
     p.sign_in();
-    let old_refresh = current_refresh(&p);
+    let old_refresh = p.current_refresh_token();
     let from = p.events.len();
     assert_eq!(p.drive(), Ok(Stop::Done(Done::Refreshed)));
     let tail: Vec<_> = p.events[from..]
@@ -105,7 +95,7 @@ fn s_life_2_persist_comes_before_refreshed_and_holds_only_the_new_token() {
     };
     assert_eq!(tail[2], &Event::Done(Done::Refreshed));
     assert_eq!(tail.len(), 3);
-    let new_refresh = current_refresh(&p);
+    let new_refresh = p.current_refresh_token();
     let contains = |needle: &str| {
         snapshot
             .windows(needle.len())
@@ -160,7 +150,7 @@ fn s_life_3_invalid_grant_on_refresh_ends_the_session_without_retry() {
 fn s_life_9_lost_response_after_rotation_one_retry_then_sign_in() {
     let mut p = Pair::new(rfc_basic());
     p.sign_in();
-    let old_refresh = current_refresh(&p);
+    let old_refresh = p.current_refresh_token();
     p.server.misbehave().lose_response_after_rotation = true;
     let stop = p.drive();
     // The retry presented the rotated-out token: the server revoked the grant.
@@ -190,7 +180,7 @@ fn s_life_9_lost_response_after_rotation_one_retry_then_sign_in() {
 fn s_life_9_two_silences_end_with_outcome_unknown() {
     let mut p = Pair::new(crm_confidential());
     p.sign_in();
-    let old_refresh = current_refresh(&p);
+    let old_refresh = p.current_refresh_token();
     let due = p.session.refresh_due_at().unwrap();
     p.clock.set(due);
     let first = p.next_send();
@@ -231,7 +221,7 @@ fn lost_response_with_a_grace_window_recovers() {
     assert_eq!(p.drive(), Ok(Stop::Done(Done::Refreshed)));
     assert_eq!(presented(&p).len(), 2);
     assert_eq!(p.call_api(), 200);
-    assert_eq!(p.stored_refresh_token(), Some(current_refresh(&p)));
+    assert_eq!(p.stored_refresh_token(), Some(p.current_refresh_token()));
     // And the next rotation is ordinary.
     assert_eq!(p.drive(), Ok(Stop::Done(Done::Refreshed)));
     assert_eq!(p.server.live_grants(), 1);

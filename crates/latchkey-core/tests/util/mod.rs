@@ -460,6 +460,17 @@ impl<const A: usize, const R: usize> Pair<A, R> {
             .map(|t| t.secret().to_owned())
     }
 
+    /// The refresh token the server currently holds live for this session's grant.
+    pub fn current_refresh_token(&self) -> String {
+        let token = self.access_token().unwrap();
+        let grant = self.server.grant_of_token(&token).unwrap();
+        self.server
+            .grant(grant)
+            .unwrap()
+            .current_refresh_token
+            .unwrap()
+    }
+
     /// The refresh token on disk: a session restored from the stored snapshot is made to
     /// refresh, and the token is read back from the request body (the session hands its
     /// refresh token out only inside a request).
