@@ -375,7 +375,11 @@ struct Device {
     user_code: String<MAX_USER_CODE_LEN>,
     verification_uri: String<MAX_URL_LEN>,
     verification_uri_complete: Option<String<MAX_URL_LEN>>,
+    /// The interval the server asked for (plus 5 s per `slow_down`).
     interval: u64,
+    /// The interval in use: `interval`, or more while backing off after timeouts (DEV-3);
+    /// back to `interval` as soon as the server answers again.
+    wait: u64,
     expires_at: UnixTime,
     next_poll: UnixTime,
     shown: bool,
@@ -1105,7 +1109,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
     ///   with [`EndReason::RefreshOutcomeUnknown`] — never a loop replaying a token that
     ///   may have been rotated out (LIFE-9);
     /// - a device poll backs off, doubling the interval up to [`MAX_DEVICE_INTERVAL`]
-    ///   (DEV-3);
+    ///   (DEV-3), until the server answers again: then its own interval applies again;
     /// - a revocation completes the logout with an error (LIFE-5);
     /// - anything else (a single-use code exchange, say) fails the session.
     pub fn handle_timeout(&mut self, now: UnixTime) -> Result<(), Error> {
@@ -1118,11 +1122,8 @@ impl<const A: usize, const R: usize> Session<A, R> {
                 retried,
             } => Ok(self.refresh_outcome_unknown(tokens, retried)),
             State::ExpectDeviceApproval(mut device) if device.in_flight.is_some() => {
-                device.interval = device
-                    .interval
-                    .saturating_mul(2)
-                    .clamp(1, MAX_DEVICE_INTERVAL);
-                device.next_poll = self.clock.saturating_add(device.interval);
+                device.wait = device.wait.saturating_mul(2).clamp(1, MAX_DEVICE_INTERVAL);
+                device.next_poll = self.clock.saturating_add(device.wait);
                 device.in_flight = None;
                 Ok(State::ExpectDeviceApproval(device))
             }
@@ -1670,6 +1671,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
                 None => None,
             },
             interval,
+            wait: interval,
             // From when the request was sent, like a token's expiry (LIFE-8): never poll a
             // code the server has already expired.
             expires_at: sent_at.saturating_add(d.expires_in()),
@@ -1694,7 +1696,9 @@ impl<const A: usize, const R: usize> Session<A, R> {
                         // RFC 8628 §3.5: +5 s for this and every later poll (DEV-1).
                         device.interval = device.interval.saturating_add(5);
                     }
-                    device.next_poll = self.clock.saturating_add(device.interval);
+                    // The server answered: any back-off after timeouts ends (DEV-3).
+                    device.wait = device.interval;
+                    device.next_poll = self.clock.saturating_add(device.wait);
                     Ok(State::ExpectDeviceApproval(device))
                 }
                 // access_denied, expired_token and anything else end the flow (DEV-1).

@@ -182,6 +182,37 @@ fn s_dev_3_polling_backs_off_on_timeouts() {
 }
 
 #[test]
+fn s_dev_3_back_off_ends_when_the_server_answers_again() {
+    let mut p = Pair::new(rfc_public());
+    let user_code = start(&mut p);
+    // Three polls lost: the wait doubles from the server's 5 s interval.
+    for expected in [10, 20, 40] {
+        let _ = p.next_send();
+        p.session.handle_timeout(p.now()).unwrap();
+        let before = p.now();
+        match p.poll().unwrap() {
+            Event::WaitUntil(t) => {
+                assert_eq!(t - before, expected);
+                p.clock.set(t);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // The next poll is answered (authorization_pending): back to the server's interval,
+    // not stuck at the backed-off one.
+    let req = p.next_send();
+    let resp = p.exchange(&req);
+    p.deliver(&resp).unwrap();
+    let before = p.now();
+    match p.poll().unwrap() {
+        Event::WaitUntil(t) => assert_eq!(t - before, 5),
+        other => panic!("{other:?}"),
+    }
+    assert!(p.server.approve_device(&user_code));
+    assert_eq!(p.drive(), Ok(Stop::Done(Done::Authorized)));
+}
+
+#[test]
 fn s_dev_3_the_device_client_is_public_and_rfc_only() {
     let mut p = Pair::new(rfc_public());
     start(&mut p);
