@@ -390,6 +390,12 @@ impl Server {
         &self.config
     }
 
+    /// The configuration, to change it while the server runs (for example a shorter
+    /// device polling interval for a demo). Changes apply to requests from then on.
+    pub fn config_mut(&mut self) -> &mut ServerConfig {
+        &mut self.config
+    }
+
     /// Registers (or replaces, by id and dialect) a client.
     pub fn register_client(&mut self, client: ClientRegistration) {
         self.config
