@@ -6,7 +6,8 @@ then attributes every instruction's bytes to the innermost latchkey-core (or pro
 its inline chain, so code the compiler inlined from `core` (Result plumbing, bounds checks,
 u64 arithmetic) counts against the latchkey function that caused it.
 
-Usage: scripts/size-explain.py [files | functions [N] | lines FILE [N]]
+Usage: scripts/size-explain.py [--full] [files | functions [N] | lines FILE [N]]
+  --full   the probe with every dialect (the `full` feature), not plain RFC 6749
 Needs llvm-objdump and llvm-symbolizer on PATH (Debian: apt-get install llvm).
 """
 import collections
@@ -21,7 +22,7 @@ TARGET_DIR = os.path.join(ROOT, "target", "size-explain")
 ELF = os.path.join(TARGET_DIR, "thumbv7em-none-eabihf", "min-size", "latchkey-size-firmware")
 
 
-def build():
+def build(full):
     env = dict(os.environ)
     env["RUSTFLAGS"] = '--cfg sha2_backend="soft" --cfg sha2_backend_soft="compact"'
     env["CARGO_PROFILE_MIN_SIZE_STRIP"] = "false"
@@ -30,7 +31,8 @@ def build():
         ["cargo", "+stable", "build", "--quiet", "--locked",
          "--manifest-path", os.path.join(ROOT, "benches", "size-probe", "Cargo.toml"),
          "--target-dir", TARGET_DIR, "--profile", "min-size",
-         "--target", "thumbv7em-none-eabihf", "-p", "latchkey-size-firmware"],
+         "--target", "thumbv7em-none-eabihf", "-p", "latchkey-size-firmware"]
+        + (["--features", "full"] if full else []),
         check=True, env=env)
 
 
@@ -61,11 +63,13 @@ def ours(frames):
 
 
 def main(argv):
+    full = "--full" in argv
+    argv = [a for a in argv if a != "--full"]
     mode = argv[1] if len(argv) > 1 else "files"
     for tool in ("llvm-objdump", "llvm-symbolizer"):
         if shutil.which(tool) is None:
             sys.exit(f"size-explain: {tool} not found; install LLVM (Debian: apt-get install llvm)")
-    build()
+    build(full)
     count = collections.Counter()
     total = 0
     for size, frames in frames_per_instruction():

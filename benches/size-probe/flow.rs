@@ -1,7 +1,10 @@
-//! The flow both size probes link: what a device or a page needs to sign in and stay signed
+//! The flow the size probes link: what a device or a page needs to sign in and stay signed
 //! in — PKCE + authorization URL (poll), callback parse and checks, token request, token
-//! response parse, snapshot save/restore, refresh, logout — for a dialect chosen at run
-//! time, so no dialect's code can be optimised away. Every input is `black_box`ed.
+//! response parse, snapshot save/restore, refresh (and one unanswered refresh, LIFE-9),
+//! logout with revocation. With the `full` feature it also runs the CRM and Kommo dialects
+//! (chosen at run time, so neither can be optimised away) and the device grant; without
+//! it, plain RFC 6749 — the configuration of the design's 16 KiB firmware budget. Every
+//! input is `black_box`ed.
 
 use core::hint::black_box;
 
@@ -14,17 +17,23 @@ type Probe = Session<1024, 512>;
 
 fn profile(dialect: u8) -> Result<Profile, Error> {
     match dialect {
-        0 => Profile::rfc6749(
-            black_box("https://as.example/authorize"),
-            black_box("https://as.example/token"),
-        )?
-        .with_revocation(black_box("https://as.example/revoke"))?
-        .with_issuer(black_box("https://as.example")),
+        #[cfg(feature = "full")]
         1 => Profile::crm(
             black_box("https://portal.crm.example"),
             black_box("https://api.crm.example"),
         ),
-        _ => Profile::kommo().with_referer_suffix(black_box(".amocrm.ru")),
+        #[cfg(feature = "full")]
+        2 => Profile::kommo().with_referer_suffix(black_box(".amocrm.ru")),
+        _ => {
+            let p = Profile::rfc6749(
+                black_box("https://as.example/authorize"),
+                black_box("https://as.example/token"),
+            )?
+            .with_revocation(black_box("https://as.example/revoke"))?;
+            #[cfg(feature = "full")]
+            let p = p.with_device_authorization(black_box("https://as.example/device"))?;
+            p.with_issuer(black_box("https://as.example"))
+        }
     }
 }
 
@@ -33,7 +42,10 @@ fn weight(action: &Action<'_>) -> usize {
         Action::OpenUrl(u) => u.len(),
         Action::Send(r) => r.url.len() + r.body.len() + r.headers().len(),
         Action::Persist(b) => b.len(),
+        #[cfg(feature = "full")]
         Action::PostMessage { json, .. } => json.len(),
+        #[cfg(feature = "full")]
+        Action::ShowUserCode { user_code, .. } => user_code.len(),
         _ => 1,
     }
 }
@@ -100,5 +112,23 @@ pub fn run(dialect: u8, entropy: &[u8; 48], now: u64) -> usize {
         }
     }
     let _ = s.handle_response(Response::new(black_box(503), b""), later, &mut scratch);
+
+    // The device grant: request, user code, one pending poll.
+    #[cfg(feature = "full")]
+    {
+        let body: &[u8] = black_box(br#"{"device_code":"dc","user_code":"WDJB-MJHT","verification_uri":"https://as.example/device","expires_in":1800,"interval":5}"#);
+        let pending: &[u8] = black_box(br#"{"error":"authorization_pending"}"#);
+        let _ = s.start_device_authorization(later);
+        for reply in [body, pending] {
+            for _ in 0..black_box(3) {
+                if let Ok(a) = s.poll_action(later, &mut buf) {
+                    sum += weight(&a);
+                }
+            }
+            let status = if reply == pending { 400 } else { 200 };
+            let _ = s.handle_response(Response::new(black_box(status), reply), later, &mut scratch);
+        }
+        let _ = s.handle_timeout(later);
+    }
     sum
 }

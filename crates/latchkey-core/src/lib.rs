@@ -10,6 +10,21 @@
 //! It speaks plain RFC 6749/7636 (+ RFC 7009, 8628, 9207), the CRM "Client OAuth" API and
 //! Kommo; see [`profile::Profile`].
 //!
+//! ## Features
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `crm` | yes | the CRM "Client OAuth" dialect: [`Profile::crm`], the iframe postMessage flow (`message`) |
+//! | `kommo` | yes | the Kommo dialect: [`Profile::kommo`], `referer` validation, the widget install |
+//! | `device` | yes | the RFC 8628 device authorization grant |
+//! | `password-grant` | no | the CRM password grant and its MFA steps (implies `crm`; RFC 9700 §2.4 discourages it) |
+//! | `pkce-plain` | no | the `plain` PKCE method, never chosen unless asked for |
+//! | `zeroize` | no | wipe secrets from memory on drop |
+//! | `getrandom` | no | draw entropy from the OS (the API always takes bytes too) |
+//!
+//! Without default features the core is plain RFC 6749: authorization code + PKCE, state and
+//! issuer checks, refresh with rotation, revocation and logout, client credentials and
+//! snapshots — what firmware that talks to one standard server links.
+//!
 //! ## Capacities
 //! Every bound is a constant below; exceeding one is an error
 //! ([`Error::CapacityExceeded`] or [`Error::BufferTooSmall`]), never a truncation or a panic.
@@ -94,6 +109,7 @@ pub mod client;
 pub mod encode;
 pub mod error;
 pub mod http;
+#[cfg(feature = "crm")]
 pub mod message;
 pub mod pkce;
 pub mod profile;

@@ -9,23 +9,25 @@ use heapless::String;
 #[cfg(feature = "password-grant")]
 use crate::MAX_PARAM_LEN;
 use crate::authorize::{AuthorizationRequest, check_extra};
-use crate::callback::{
-    AuthorizationCode, Callback, KommoAccount, parse_callback, validate_referer,
-};
+#[cfg(feature = "kommo")]
+use crate::callback::validate_referer;
+use crate::callback::{AuthorizationCode, Callback, KommoAccount, parse_callback};
 use crate::client::Client;
 use crate::error::{
     ApiMisuse, Capacity, CheckFailed, Error, ErrorKind, ServerError, ServerMisbehaved,
 };
 use crate::http::{Request, Response};
+#[cfg(feature = "crm")]
 use crate::message::{TargetOrigin, parse_code_reply, write_code_request};
 use crate::pkce::CodeVerifier;
 use crate::profile::Profile;
 use crate::snapshot::{self, Snapshot};
 use crate::state::PendingAuthorization;
 use crate::token::{
-    self, AccessToken, DEFAULT_DEVICE_INTERVAL, DeviceCode, RefreshToken, RevocationReply,
-    TokenReply, TokenRequest, TokenResponse,
+    self, AccessToken, RefreshToken, RevocationReply, TokenReply, TokenRequest, TokenResponse,
 };
+#[cfg(feature = "device")]
+use crate::token::{DEFAULT_DEVICE_INTERVAL, DeviceCode};
 #[cfg(feature = "password-grant")]
 use crate::token::{MfaToken, MfaType};
 use crate::{MAX_EXTRA_PARAMS, MAX_SCOPE_LEN, MAX_URL_LEN, UnixTime};
@@ -47,6 +49,7 @@ pub const DEFAULT_REFRESH_CAP: usize = 2048;
 /// Longest authorization code the session keeps between callback and token request.
 pub const MAX_CODE_LEN: usize = 1024;
 /// Longest device `user_code` the session keeps.
+#[cfg(feature = "device")]
 pub const MAX_USER_CODE_LEN: usize = 64;
 /// Upper bound on `size_of::<Session>()` with the default capacities (see [`Session`]).
 pub const MAX_DEFAULT_SESSION_SIZE: usize = 11 * 1024;
@@ -54,7 +57,12 @@ pub const MAX_DEFAULT_SESSION_SIZE: usize = 11 * 1024;
 /// (TOK-9).
 pub const MAX_REVOKE_ATTEMPTS: u8 = 3;
 /// Device polling backs off to at most this interval on transport failures (DEV-3).
+#[cfg(feature = "device")]
 pub const MAX_DEVICE_INTERVAL: u64 = 300;
+/// Wait before retrying a revocation answered with `503` and no `Retry-After` (TOK-9).
+pub const DEFAULT_REVOKE_RETRY: u64 = 5;
+/// Longest `Retry-After` a revocation retry honours (TOK-9); longer ones are cut to this.
+pub const MAX_REVOKE_RETRY: u64 = 300;
 
 /// The session's configuration: profile, client and lifecycle settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +76,7 @@ pub struct Config {
     /// The lifetime assumed when the server sends no `expires_in`.
     pub default_expires_in: u64,
     /// The exact origin of the parent page for the CRM iframe flow (PM-1).
+    #[cfg(feature = "crm")]
     pub parent_origin: Option<TargetOrigin>,
     /// Extra authorization-request parameters (e.g. `prompt=consent`, which OpenID
     /// providers need before they issue a refresh token for `offline_access`), packed as
@@ -83,6 +92,7 @@ impl Config {
             client,
             refresh_skew: DEFAULT_REFRESH_SKEW,
             default_expires_in: DEFAULT_EXPIRES_IN,
+            #[cfg(feature = "crm")]
             parent_origin: None,
             extra: String::new(),
         }
@@ -137,6 +147,7 @@ impl Config {
     }
 
     /// Sets the parent page's exact origin, for [`Session::start_iframe_authorization`].
+    #[cfg(feature = "crm")]
     pub fn with_parent_origin(mut self, origin: &str) -> Result<Self, Error> {
         self.parent_origin = Some(TargetOrigin::parse(origin)?);
         Ok(self)
@@ -151,6 +162,7 @@ pub enum Action<'b> {
     /// Open this URL in the user's browser (system browser, never an embedded web view).
     OpenUrl(&'b str),
     /// Post this JSON message to the parent window, with exactly this target origin.
+    #[cfg(feature = "crm")]
     PostMessage {
         /// The exact target origin (never `"*"`, PM-1).
         target_origin: &'b str,
@@ -166,6 +178,7 @@ pub enum Action<'b> {
     Erase,
     /// Show the user this code and where to enter it (RFC 8628). Never open the URI
     /// automatically (DEV-2).
+    #[cfg(feature = "device")]
     ShowUserCode {
         /// The code, exactly as the server gave it.
         user_code: &'b str,
@@ -237,6 +250,7 @@ pub enum Phase {
     /// Waiting for the redirect callback.
     ExpectCallback,
     /// Waiting for the parent's postMessage reply.
+    #[cfg(feature = "crm")]
     ExpectMessage,
     /// A token (or MFA) request is to be sent or in flight.
     ExpectTokenResponse,
@@ -247,6 +261,7 @@ pub enum Phase {
     /// The CRM server wants a second factor.
     MfaRequired,
     /// Waiting for the user to approve the device.
+    #[cfg(feature = "device")]
     ExpectDeviceApproval,
     /// Revocation in progress.
     Revoking,
@@ -303,11 +318,13 @@ enum State<const A: usize, const R: usize> {
     /// The authorization URL (or message) is to be emitted.
     Authorize {
         pending: PendingAuthorization,
+        /// The CRM iframe flow (always `false` without the `crm` feature).
         iframe: bool,
     },
     ExpectCallback {
         pending: PendingAuthorization,
     },
+    #[cfg(feature = "crm")]
     ExpectMessage {
         pending: PendingAuthorization,
     },
@@ -354,9 +371,11 @@ enum State<const A: usize, const R: usize> {
     },
     ClientCredentials,
     /// The device authorization request is to be sent (`sent_at == None`) or is in flight.
+    #[cfg(feature = "device")]
     DeviceStart {
         sent_at: Option<UnixTime>,
     },
+    #[cfg(feature = "device")]
     ExpectDeviceApproval(Device),
     Revoking {
         refresh: RefreshToken<R>,
@@ -370,6 +389,7 @@ enum State<const A: usize, const R: usize> {
 }
 
 /// A device authorization in progress (RFC 8628).
+#[cfg(feature = "device")]
 struct Device {
     code: DeviceCode,
     user_code: String<MAX_USER_CODE_LEN>,
@@ -561,7 +581,11 @@ impl<const A: usize, const R: usize> Session<A, R> {
     pub fn restore(config: Config, snapshot: &[u8]) -> Result<Self, Error> {
         let snap = Snapshot::parse(snapshot, &config)?;
         let account = match snap.account {
+            #[cfg(feature = "kommo")]
             Some(host) => Some(validate_referer(host, &config.profile)?),
+            // Only Kommo snapshots carry an account, and their dialect byte was refused.
+            #[cfg(not(feature = "kommo"))]
+            Some(_) => return Err(crate::InvalidMessage::BadSnapshot.into()),
             None => None,
         };
         let refresh = match snap.refresh {
@@ -616,12 +640,11 @@ impl<const A: usize, const R: usize> Session<A, R> {
     pub fn phase(&self) -> Phase {
         match &self.state {
             State::Idle => Phase::Idle,
-            State::Authorize { iframe: false, .. } | State::ExpectCallback { .. } => {
-                Phase::ExpectCallback
-            }
+            #[cfg(feature = "crm")]
             State::Authorize { iframe: true, .. } | State::ExpectMessage { .. } => {
                 Phase::ExpectMessage
             }
+            State::Authorize { .. } | State::ExpectCallback { .. } => Phase::ExpectCallback,
             State::Exchange { .. }
             | State::ExpectTokenResponse { .. }
             | State::ClientCredentials => Phase::ExpectTokenResponse,
@@ -631,6 +654,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
             State::Refreshing { .. } => Phase::Refreshing,
             #[cfg(feature = "password-grant")]
             State::MfaRequired { .. } => Phase::MfaRequired,
+            #[cfg(feature = "device")]
             State::DeviceStart { .. } | State::ExpectDeviceApproval(_) => {
                 Phase::ExpectDeviceApproval
             }
@@ -719,6 +743,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
     /// Starts the CRM iframe variant: the next action is [`Action::PostMessage`] to
     /// [`Config::parent_origin`], and the parent's reply goes to
     /// [`Session::handle_message`].
+    #[cfg(feature = "crm")]
     pub fn start_iframe_authorization(
         &mut self,
         entropy: &[u8],
@@ -744,6 +769,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
     /// Starts the RFC 8628 device authorization grant (RFC 6749 profiles with a device
     /// authorization endpoint); the device client is public (DEV-3). The actions are the
     /// device request, then [`Action::ShowUserCode`], then polls at the server's interval.
+    #[cfg(feature = "device")]
     pub fn start_device_authorization(&mut self, now: UnixTime) -> Result<(), Error> {
         self.tick(now);
         self.ready_to_start(false)?;
@@ -908,7 +934,9 @@ impl<const A: usize, const R: usize> Session<A, R> {
         };
         let revocable = match &self.config.profile {
             Profile::Rfc6749(r) => r.revocation.is_some(),
+            #[cfg(feature = "crm")]
             Profile::Crm(_) => true,
+            #[cfg(feature = "kommo")]
             Profile::Kommo(_) => false,
         };
         match refresh {
@@ -1001,6 +1029,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
     /// core checks type, shape and any echoed state (PM-3, PM-4). Once a reply was
     /// handled, later ones find nothing pending: [`CheckFailed::NothingPending`], session
     /// unchanged.
+    #[cfg(feature = "crm")]
     pub fn handle_message(
         &mut self,
         json: &[u8],
@@ -1081,9 +1110,11 @@ impl<const A: usize, const R: usize> Session<A, R> {
                     self.announce.done = Some(Done::Accepted);
                     State::Idle
                 }),
+            #[cfg(feature = "device")]
             State::DeviceStart {
                 sent_at: Some(sent_at),
             } => self.on_device_authorization(sent_at, response, scratch),
+            #[cfg(feature = "device")]
             State::ExpectDeviceApproval(device) if device.in_flight.is_some() => {
                 self.on_device_poll(device, response, scratch)
             }
@@ -1121,6 +1152,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
                 sent_at: Some(_),
                 retried,
             } => Ok(self.refresh_outcome_unknown(tokens, retried)),
+            #[cfg(feature = "device")]
             State::ExpectDeviceApproval(mut device) if device.in_flight.is_some() => {
                 device.wait = device.wait.saturating_mul(2).clamp(1, MAX_DEVICE_INTERVAL);
                 device.next_poll = self.clock.saturating_add(device.wait);
@@ -1235,8 +1267,9 @@ impl<const A: usize, const R: usize> Session<A, R> {
         let cfg = &self.config;
         match &mut self.state {
             State::Authorize { pending, iframe } => {
-                let challenge = pending.challenge();
+                #[cfg(feature = "crm")]
                 let action = if *iframe {
+                    let challenge = pending.challenge();
                     let origin = cfg
                         .parent_origin
                         .as_ref()
@@ -1250,29 +1283,20 @@ impl<const A: usize, const R: usize> Session<A, R> {
                         json: utf8(&rest[..n]),
                     }
                 } else {
-                    let mut extra = [("", ""); MAX_EXTRA_PARAMS];
-                    let mut count = 0;
-                    for (slot, pair) in extra.iter_mut().zip(cfg.extra_params()) {
-                        *slot = pair;
-                        count += 1;
-                    }
-                    let n = AuthorizationRequest::new(
-                        &cfg.profile,
-                        &cfg.client,
-                        &challenge,
-                        pending.state(),
-                    )
-                    .with_extra(&extra[..count])
-                    .write_url(buf)?;
-                    Action::OpenUrl(utf8(&buf[..n]))
+                    authorization_url(cfg, pending, buf)?
+                };
+                #[cfg(not(feature = "crm"))]
+                let action = {
+                    let _ = iframe;
+                    authorization_url(cfg, pending, buf)?
                 };
                 if let State::Authorize { pending, iframe } =
                     core::mem::replace(&mut self.state, State::Idle)
                 {
-                    self.state = if iframe {
-                        State::ExpectMessage { pending }
-                    } else {
-                        State::ExpectCallback { pending }
+                    self.state = match iframe {
+                        #[cfg(feature = "crm")]
+                        true => State::ExpectMessage { pending },
+                        _ => State::ExpectCallback { pending },
                     };
                 }
                 Ok(action)
@@ -1392,6 +1416,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
                 };
                 Ok(Action::Send(req))
             }
+            #[cfg(feature = "device")]
             State::DeviceStart {
                 sent_at: sent_at @ None,
             } => {
@@ -1400,6 +1425,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
                 *sent_at = Some(now);
                 Ok(Action::Send(req))
             }
+            #[cfg(feature = "device")]
             State::ExpectDeviceApproval(device) if device.in_flight.is_none() => {
                 if now >= device.expires_at {
                     // DEV-1: stop at expires_in.
@@ -1651,6 +1677,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
         }
     }
 
+    #[cfg(feature = "device")]
     fn on_device_authorization(
         &mut self,
         sent_at: UnixTime,
@@ -1681,6 +1708,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
         }))
     }
 
+    #[cfg(feature = "device")]
     fn on_device_poll(
         &mut self,
         mut device: Device,
@@ -1722,8 +1750,8 @@ impl<const A: usize, const R: usize> Session<A, R> {
             Ok(RevocationReply::Unavailable { retry_after }) if attempts < MAX_REVOKE_ATTEMPTS => {
                 // TOK-9: still live; try again after Retry-After. The store is already empty.
                 let wait = retry_after
-                    .unwrap_or(DEFAULT_DEVICE_INTERVAL)
-                    .min(MAX_DEVICE_INTERVAL);
+                    .unwrap_or(DEFAULT_REVOKE_RETRY)
+                    .min(MAX_REVOKE_RETRY);
                 return State::Revoking {
                     refresh,
                     account,
@@ -1777,13 +1805,9 @@ impl<const A: usize, const R: usize> Session<A, R> {
     fn ready_to_start(&self, replace_pending: bool) -> Result<(), Error> {
         match &self.state {
             State::Idle | State::LoggedOut => Ok(()),
-            State::Authorize { .. }
-            | State::ExpectCallback { .. }
-            | State::ExpectMessage { .. }
-                if replace_pending =>
-            {
-                Ok(())
-            }
+            State::Authorize { .. } | State::ExpectCallback { .. } if replace_pending => Ok(()),
+            #[cfg(feature = "crm")]
+            State::ExpectMessage { .. } if replace_pending => Ok(()),
             other => Err(wrong_state(other)),
         }
     }
@@ -1824,11 +1848,36 @@ fn token_request<'a>(
     account: Option<&'a KommoAccount>,
 ) -> Result<TokenRequest<'a>, Error> {
     match account {
+        #[cfg(feature = "kommo")]
         Some(a) => TokenRequest::kommo(&cfg.profile, &cfg.client, a),
-        None => TokenRequest::new(&cfg.profile, &cfg.client),
+        _ => TokenRequest::new(&cfg.profile, &cfg.client),
     }
 }
 
+/// The authorization URL of a pending request, with the configured extra parameters.
+fn authorization_url<'b>(
+    cfg: &Config,
+    pending: &PendingAuthorization,
+    buf: &'b mut [u8],
+) -> Result<Action<'b>, Error> {
+    let mut extra = [("", ""); MAX_EXTRA_PARAMS];
+    let mut count = 0;
+    for (slot, pair) in extra.iter_mut().zip(cfg.extra_params()) {
+        *slot = pair;
+        count += 1;
+    }
+    let n = AuthorizationRequest::new(
+        &cfg.profile,
+        &cfg.client,
+        &pending.challenge(),
+        pending.state(),
+    )
+    .with_extra(&extra[..count])
+    .write_url(buf)?;
+    Ok(Action::OpenUrl(utf8(&buf[..n])))
+}
+
+#[cfg(feature = "device")]
 fn show_user_code<'b>(device: &Device, buf: &'b mut [u8]) -> Result<Action<'b>, Error> {
     let complete = device.verification_uri_complete.as_deref();
     let (a, rest) = split_copy(buf, &device.user_code)?;
@@ -1852,6 +1901,7 @@ fn show_user_code<'b>(device: &Device, buf: &'b mut [u8]) -> Result<Action<'b>, 
 }
 
 /// Copies `s` to the front of `buf`; returns the copy and the rest of `buf`.
+#[cfg(any(feature = "crm", feature = "device"))]
 fn split_copy<'b>(buf: &'b mut [u8], s: &str) -> Result<(&'b mut [u8], &'b mut [u8]), Error> {
     if buf.len() < s.len() {
         return Err(Error::BufferTooSmall { required: s.len() });
@@ -1866,6 +1916,7 @@ fn utf8(b: &[u8]) -> &str {
     core::str::from_utf8(b).unwrap_or_default()
 }
 
+#[cfg(any(feature = "crm", feature = "device"))]
 fn add_required(e: Error, extra: usize) -> Error {
     match e {
         Error::BufferTooSmall { required } => Error::BufferTooSmall {
@@ -1907,7 +1958,9 @@ fn param(s: &str, name: &'static str) -> Result<String<MAX_PARAM_LEN>, Error> {
 
 fn is_in_flight<const A: usize, const R: usize>(s: &State<A, R>) -> bool {
     match s {
-        State::ExpectTokenResponse { .. } | State::DeviceStart { sent_at: Some(_) } => true,
+        State::ExpectTokenResponse { .. } => true,
+        #[cfg(feature = "device")]
+        State::DeviceStart { sent_at: Some(_) } => true,
         #[cfg(feature = "password-grant")]
         State::MfaRequired {
             in_flight: Some(_), ..

@@ -1,5 +1,6 @@
 //! Public-API tests of `latchkey_core::authorize`: exact URLs per dialect with fixed entropy
 //! (RFC 7636 App. B), security rules by id, and a parse-back property test.
+#![cfg(all(feature = "crm", feature = "kommo", feature = "device"))] // reason: mixes the dialects; tests/session_rfc6749_only.rs runs with any features
 #![allow(clippy::unwrap_used, clippy::expect_used)] // reason: tests
 
 use latchkey_core::authorize::{AuthorizationRequest, RESERVED_PARAMS};

@@ -1,4 +1,5 @@
 //! Public-API tests for the CRM iframe postMessage exchange: PM-1, PM-3, PM-4, CRM-1.
+#![cfg(all(feature = "crm", feature = "kommo", feature = "device"))] // reason: mixes the dialects; tests/session_rfc6749_only.rs runs with any features
 #![allow(clippy::unwrap_used, clippy::expect_used)] // reason: tests
 
 use latchkey_core::message::{

@@ -1,6 +1,7 @@
 //! Session tests: every authorization-code flow end to end against the strict testkit
 //! server (RFC 6749 public / `client_secret_basic` / `client_secret_post`, CRM redirect and
 //! iframe postMessage, Kommo), and every error protocol.md documents for them.
+#![cfg(all(feature = "crm", feature = "kommo", feature = "device"))] // reason: mixes the dialects; tests/session_rfc6749_only.rs runs with any features
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // reason: tests
 
 mod util;

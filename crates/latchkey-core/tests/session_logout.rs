@@ -1,4 +1,5 @@
 //! Session tests: logout and revocation (LIFE-5, TOK-9, RFC 7009, protocol.md §2.4).
+#![cfg(all(feature = "crm", feature = "kommo", feature = "device"))] // reason: mixes the dialects; tests/session_rfc6749_only.rs runs with any features
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // reason: tests
 
 mod util;

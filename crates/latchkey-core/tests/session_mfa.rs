@@ -1,5 +1,6 @@
 //! Session tests: the CRM password grant and its MFA steps (`password-grant` feature;
 //! protocol.md §2.3, CRM-2, CRM-3).
+#![cfg(all(feature = "crm", feature = "kommo", feature = "device"))] // reason: mixes the dialects
 #![cfg(feature = "password-grant")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // reason: tests
 

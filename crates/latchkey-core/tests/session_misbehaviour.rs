@@ -1,6 +1,7 @@
 //! Session tests: the testkit's misbehaviour switches — callbacks that lie (state, iss,
 //! duplicates, hostile Kommo referers) and token endpoints that break the protocol
 //! (redirects, oversize or malformed bodies, wrong token types, odd numbers).
+#![cfg(all(feature = "crm", feature = "kommo", feature = "device"))] // reason: mixes the dialects; tests/session_rfc6749_only.rs runs with any features
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // reason: tests
 
 mod util;

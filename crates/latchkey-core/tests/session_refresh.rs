@@ -1,6 +1,7 @@
 //! Session tests: refresh, rotation and time — LIFE-1/2/3/8/9 against the strict testkit
 //! server, whose refresh tokens rotate on every use and whose reuse detection revokes the
 //! grant.
+#![cfg(all(feature = "crm", feature = "kommo", feature = "device"))] // reason: mixes the dialects; tests/session_rfc6749_only.rs runs with any features
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // reason: tests
 
 mod util;

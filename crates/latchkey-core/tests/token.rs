@@ -1,6 +1,7 @@
 //! Public-API tests of `latchkey_core::token`: published vectors first (RFC 6749 §2.3.1,
 //! §5.1, §5.2, RFC 7009 §2.1, RFC 8628 §3.2), the CRM and Kommo request bytes of
 //! protocol.md, then one test per security rule (named after it), then property tests.
+#![cfg(all(feature = "crm", feature = "kommo", feature = "device"))] // reason: mixes the dialects; tests/session_rfc6749_only.rs runs with any features
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // reason: tests
 
 use core::marker::PhantomData;

@@ -14,6 +14,9 @@
 //! - `ShowUserCode` → recorded; the driver stops so the test can approve the device.
 //!
 //! Every loop is bounded ([`MAX_STEPS`]) so a session bug cannot hang a test.
+//!
+//! It builds with any set of the core's dialect features (`crm`, `kommo`, `device`): what a
+//! dialect needs is compiled only with its feature.
 #![allow(dead_code, unreachable_pub)] // reason: each test binary uses a subset of the harness
 
 use latchkey_core::encode::form_decode;
@@ -24,13 +27,19 @@ use latchkey_core::session::{
 };
 use latchkey_core::state::AUTHORIZATION_ENTROPY;
 use latchkey_core::{Client, Error, Profile};
+#[cfg(feature = "crm")]
 use latchkey_testkit::{
     CRM_API, CRM_CLIENT_ID, CRM_CLIENT_SECRET, CRM_PORTAL, CRM_PUBLIC_CLIENT_ID, CRM_REDIRECT_URI,
-    CRM_SCOPE, FixedClock, HttpRequest, HttpResponse, ISSUER, KOMMO_ACCOUNT_HOST, KOMMO_CLIENT_ID,
-    KOMMO_CLIENT_SECRET, KOMMO_CONSENT_URL, KOMMO_REDIRECT_URI, LoggedRequest,
-    RFC_CONFIDENTIAL_CLIENT_ID, RFC_CONFIDENTIAL_CLIENT_SECRET, RFC_POST_CLIENT_ID,
-    RFC_POST_CLIENT_SECRET, RFC_PUBLIC_CLIENT_ID, RFC_REDIRECT_URI, SeededEntropy, Server,
-    ServerConfig,
+    CRM_SCOPE,
+};
+use latchkey_testkit::{
+    FixedClock, HttpRequest, HttpResponse, ISSUER, LoggedRequest, RFC_CONFIDENTIAL_CLIENT_ID,
+    RFC_CONFIDENTIAL_CLIENT_SECRET, RFC_POST_CLIENT_ID, RFC_POST_CLIENT_SECRET,
+    RFC_PUBLIC_CLIENT_ID, RFC_REDIRECT_URI, SeededEntropy, Server, ServerConfig,
+};
+#[cfg(feature = "kommo")]
+use latchkey_testkit::{
+    KOMMO_ACCOUNT_HOST, KOMMO_CLIENT_ID, KOMMO_CLIENT_SECRET, KOMMO_CONSENT_URL, KOMMO_REDIRECT_URI,
 };
 
 /// The most actions one [`Pair::drive`] carries out before the test fails.
@@ -52,10 +61,20 @@ pub const SCRATCH_LEN: usize = 64 * 1024;
 pub fn rfc_profile(auth: ClientAuth) -> Profile {
     Profile::rfc6749(&format!("{ISSUER}/authorize"), &format!("{ISSUER}/token"))
         .and_then(|p| p.with_revocation(&format!("{ISSUER}/revoke")))
-        .and_then(|p| p.with_device_authorization(&format!("{ISSUER}/device_authorization")))
+        .and_then(|p| with_device(p))
         .and_then(|p| p.with_issuer(ISSUER))
         .and_then(|p| p.with_client_auth(auth))
         .unwrap()
+}
+
+#[cfg(feature = "device")]
+fn with_device(p: Profile) -> Result<Profile, Error> {
+    p.with_device_authorization(&format!("{ISSUER}/device_authorization"))
+}
+
+#[cfg(not(feature = "device"))]
+fn with_device(p: Profile) -> Result<Profile, Error> {
+    Ok(p)
 }
 
 /// RFC 6749 public client (auth `none`).
@@ -85,11 +104,13 @@ pub fn rfc_post() -> Config {
 }
 
 /// The CRM profile of the testkit portal and API host.
+#[cfg(feature = "crm")]
 pub fn crm_profile() -> Profile {
     Profile::crm(CRM_PORTAL, CRM_API).unwrap()
 }
 
 /// CRM confidential client (Basic auth), with the parent origin for the iframe flow.
+#[cfg(feature = "crm")]
 pub fn crm_confidential() -> Config {
     let client = Client::new(CRM_CLIENT_ID, CRM_REDIRECT_URI)
         .and_then(|c| c.with_secret(CRM_CLIENT_SECRET))
@@ -101,6 +122,7 @@ pub fn crm_confidential() -> Config {
 }
 
 /// CRM public client (PKCE only).
+#[cfg(feature = "crm")]
 pub fn crm_public() -> Config {
     let client = Client::new(CRM_PUBLIC_CLIENT_ID, CRM_REDIRECT_URI)
         .and_then(|c| c.with_scope(CRM_SCOPE))
@@ -111,6 +133,7 @@ pub fn crm_public() -> Config {
 }
 
 /// Kommo integration: allowlist `.kommo.com` (the default), the testkit's consent page.
+#[cfg(feature = "kommo")]
 pub fn kommo() -> Config {
     let profile = Profile::kommo()
         .with_consent_url(KOMMO_CONSENT_URL)
@@ -172,6 +195,7 @@ impl Event {
     fn from_action(a: Action<'_>) -> Self {
         match a {
             Action::OpenUrl(u) => Self::OpenUrl(u.to_owned()),
+            #[cfg(feature = "crm")]
             Action::PostMessage {
                 target_origin,
                 json,
@@ -194,6 +218,7 @@ impl Event {
             }),
             Action::Persist(b) => Self::Persist(b.to_vec()),
             Action::Erase => Self::Erase,
+            #[cfg(feature = "device")]
             Action::ShowUserCode {
                 user_code,
                 verification_uri,
@@ -310,6 +335,7 @@ impl<const A: usize, const R: usize> Pair<A, R> {
         self.session.start_authorization(&e, self.now())
     }
 
+    #[cfg(feature = "crm")]
     pub fn start_iframe(&mut self) -> Result<(), Error> {
         let e = self.fresh_entropy();
         self.session.start_iframe_authorization(&e, self.now())
@@ -343,6 +369,7 @@ impl<const A: usize, const R: usize> Pair<A, R> {
                     self.callback(&query)?;
                 }
             }
+            #[cfg(feature = "crm")]
             Event::PostMessage {
                 target_origin,
                 json,
@@ -420,6 +447,7 @@ impl<const A: usize, const R: usize> Pair<A, R> {
     }
 
     /// Hands a postMessage reply to the session (and remembers it).
+    #[cfg(feature = "crm")]
     pub fn message(&mut self, json: &str) -> Result<(), Error> {
         self.last_reply = Some(json.to_owned());
         let now = self.clock.now();
@@ -506,8 +534,10 @@ impl<const A: usize, const R: usize> Pair<A, R> {
     fn resource_url(&self) -> String {
         match &self.config.profile {
             Profile::Rfc6749(_) => format!("{ISSUER}/userinfo"),
+            #[cfg(feature = "crm")]
             Profile::Crm(_) => format!("{CRM_API}/me"),
-            _ => {
+            #[cfg(feature = "kommo")]
+            Profile::Kommo(_) => {
                 let host = self
                     .session
                     .kommo_account()
