@@ -5,7 +5,7 @@ use core::fmt;
 use heapless::String;
 
 use crate::error::{ApiMisuse, Capacity, CheckFailed, Error};
-use crate::profile::is_loopback_authority;
+use crate::profile::{authority, is_loopback_authority};
 use crate::{MAX_CLIENT_ID_LEN, MAX_SCOPE_LEN, MAX_SECRET_LEN, MAX_URL_LEN};
 
 /// A client registration: who we are to the authorization server.
@@ -106,8 +106,8 @@ fn validate_redirect_uri(uri: &str) -> Result<(), Error> {
         return Err(bad());
     }
     if let Some(rest) = uri.strip_prefix("http://") {
-        let auth = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
-        if !is_loopback_authority(auth) {
+        // `authority` also stops at `#`, which was rejected above.
+        if !is_loopback_authority(authority(rest)) {
             return Err(CheckFailed::InsecureUrl.into());
         }
         return Ok(());

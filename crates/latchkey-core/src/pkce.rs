@@ -25,8 +25,6 @@
 
 use core::fmt;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use heapless::String;
 use sha2::{Digest as _, Sha256};
 
@@ -90,11 +88,7 @@ impl CodeVerifier {
             });
         }
         let mut tmp = [0u8; VERIFIER_MAX_LEN];
-        let result = URL_SAFE_NO_PAD
-            .encode_slice(entropy, &mut tmp)
-            .ok()
-            .and_then(|n| tmp.get(..n))
-            .and_then(|b| core::str::from_utf8(b).ok())
+        let result = crate::encode::base64url(entropy, &mut tmp)
             .and_then(|s| String::try_from(s).ok())
             .map(Self)
             // Unreachable: 96 bytes encode to exactly 128 ASCII characters.
@@ -179,16 +173,14 @@ pub struct CodeChallenge {
 impl CodeChallenge {
     /// `BASE64URL(SHA256(ASCII(code_verifier)))` without padding: 43 characters (PKCE-2).
     ///
-    /// One SHA-256 and one base64 encode straight into the challenge's own array: no
+    /// One SHA-256 and one base64url encode straight into the challenge's own array: no
     /// allocation, no copy, no generic code, so it costs what bare `sha2` + `base64` cost
     /// (the UTF-8 view is made only when [`CodeChallenge::as_str`] is called).
     pub fn s256(verifier: &CodeVerifier) -> Self {
         let digest = Sha256::digest(verifier.secret().as_bytes());
         let mut bytes = [0u8; CHALLENGE_CAP];
         // Always Ok(43): 32 bytes encode to 43 characters and the array holds at least 43.
-        let len = URL_SAFE_NO_PAD
-            .encode_slice(digest.as_slice(), &mut bytes)
-            .unwrap_or(0);
+        let len = crate::encode::base64url_into(digest.as_slice(), &mut bytes).unwrap_or(0);
         Self {
             bytes,
             len,

@@ -86,21 +86,22 @@ impl Endpoint {
     /// assert!(Endpoint::parse("http://api.example.com/token").is_err());
     /// ```
     pub fn parse(url: &str) -> Result<Self, Error> {
-        let rest = if let Some(rest) = url.strip_prefix("https://") {
-            rest
+        let (rest, secure) = if let Some(rest) = url.strip_prefix("https://") {
+            (rest, true)
         } else if let Some(rest) = url.strip_prefix("http://") {
-            if !is_loopback_authority(authority(rest)) {
-                return Err(CheckFailed::InsecureUrl.into());
-            }
-            rest
+            (rest, false)
         } else {
             return Err(CheckFailed::InsecureUrl.into());
         };
         let auth = authority(rest);
+        if !secure && !is_loopback_authority(auth) {
+            return Err(CheckFailed::InsecureUrl.into());
+        }
         if auth.is_empty()
-            || auth.contains('@')
-            || url.contains('#')
-            || url.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'\\')
+            || auth.bytes().any(|b| b == b'@')
+            || url
+                .bytes()
+                .any(|b| b <= b' ' || b == 0x7f || b == b'\\' || b == b'#')
         {
             return Err(ApiMisuse::BadConfig("endpoint URL").into());
         }
@@ -130,28 +131,47 @@ impl core::fmt::Debug for Endpoint {
 }
 
 /// The authority part (`host[:port]`) of the text after `scheme://`.
-fn authority(rest: &str) -> &str {
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    &rest[..end]
+pub(crate) fn authority(rest: &str) -> &str {
+    let end = rest
+        .bytes()
+        .position(|b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
+    // An ASCII byte ends it, so `end` is a character boundary.
+    rest.get(..end).unwrap_or(rest)
 }
 
 /// `127.0.0.1`, `[::1]` or `localhost`, with an optional port (RFC 8252 §7.3, §8.3).
+///
+/// Byte by byte: the host is what is between `[` and `]`, or before the first `:`; the port
+/// is what follows the last `:`, unless that `:` follows another `:` or, in a bracketed
+/// authority, does not follow the `]` (then it belongs to the address); a port, when
+/// there is one, is one or more digits.
 pub(crate) fn is_loopback_authority(auth: &str) -> bool {
-    let host = if let Some(v6) = auth.strip_prefix('[') {
-        match v6.find(']') {
+    let b = auth.as_bytes();
+    let bracketed = b.first() == Some(&b'[');
+    let host = if bracketed {
+        let v6 = &b[1..];
+        match v6.iter().position(|&c| c == b']') {
             Some(end) => &v6[..end],
             None => return false,
         }
     } else {
-        auth.split(':').next().unwrap_or("")
+        let end = b.iter().position(|&c| c == b':').unwrap_or(b.len());
+        &b[..end]
     };
-    let port_ok = match auth.rsplit_once(':') {
-        Some((h, port)) if !h.ends_with(':') && (!auth.starts_with('[') || h.ends_with(']')) => {
-            !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
+    let port_ok = match b.iter().rposition(|&c| c == b':') {
+        Some(colon) => {
+            let before = colon.checked_sub(1).map(|i| b[i]);
+            if before == Some(b':') || (bracketed && before != Some(b']')) {
+                true
+            } else {
+                let port = &b[colon + 1..];
+                !port.is_empty() && port.iter().all(u8::is_ascii_digit)
+            }
         }
-        _ => true,
+        None => true,
     };
-    port_ok && (host == "127.0.0.1" || host == "::1" || host.eq_ignore_ascii_case("localhost"))
+    port_ok && (host == b"127.0.0.1" || host == b"::1" || host.eq_ignore_ascii_case(b"localhost"))
 }
 
 /// Plain RFC 6749 endpoints.
@@ -244,20 +264,29 @@ impl Profile {
     }
 
     /// RFC 6749 only: adds the RFC 7009 revocation endpoint.
-    pub fn with_revocation(mut self, url: &str) -> Result<Self, Error> {
-        self.rfc_mut("revocation")?.revocation = Some(Endpoint::parse(url)?);
-        Ok(self)
+    pub fn with_revocation(self, url: &str) -> Result<Self, Error> {
+        self.with_rfc_endpoint("revocation", url, |r| &mut r.revocation)
     }
 
     /// RFC 6749 only: adds the RFC 8628 device authorization endpoint.
-    pub fn with_device_authorization(mut self, url: &str) -> Result<Self, Error> {
-        self.rfc_mut("device authorization")?.device_authorization = Some(Endpoint::parse(url)?);
-        Ok(self)
+    pub fn with_device_authorization(self, url: &str) -> Result<Self, Error> {
+        self.with_rfc_endpoint("device authorization", url, |r| &mut r.device_authorization)
     }
 
     /// RFC 6749 only: expect this issuer in every callback's `iss` (RFC 9207, CB-3).
-    pub fn with_issuer(mut self, issuer: &str) -> Result<Self, Error> {
-        self.rfc_mut("issuer")?.issuer = Some(Endpoint::parse(issuer)?);
+    pub fn with_issuer(self, issuer: &str) -> Result<Self, Error> {
+        self.with_rfc_endpoint("issuer", issuer, |r| &mut r.issuer)
+    }
+
+    /// The body of the optional-endpoint builders, compiled once: `slot` picks the field.
+    #[inline(never)]
+    fn with_rfc_endpoint(
+        mut self,
+        what: &'static str,
+        url: &str,
+        slot: fn(&mut Rfc6749) -> &mut Option<Endpoint>,
+    ) -> Result<Self, Error> {
+        *slot(self.rfc_mut(what)?) = Some(Endpoint::parse(url)?);
         Ok(self)
     }
 
@@ -279,14 +308,8 @@ impl Profile {
         if crate::callback::validate_host(host).is_err() {
             return Err(ApiMisuse::BadConfig("referer suffix").into());
         }
-        let mut s = String::new();
-        for c in suffix.chars() {
-            s.push(c.to_ascii_lowercase())
-                .map_err(|_| Error::CapacityExceeded {
-                    what: Capacity::Config,
-                    limit: MAX_HOST_LEN,
-                })?;
-        }
+        let mut s = crate::client::copy::<MAX_HOST_LEN>(suffix, MAX_HOST_LEN)?;
+        s.make_ascii_lowercase();
         k.referer_allowlist
             .push(s)
             .map_err(|_| Error::CapacityExceeded {
@@ -384,6 +407,58 @@ mod tests {
             "https://a.example/x y",
         ] {
             assert!(Endpoint::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// The `str`-method form `is_loopback_authority` had before it was rewritten byte by
+    /// byte (for size); the two must agree on every input.
+    fn loopback_reference(auth: &str) -> bool {
+        let host = if let Some(v6) = auth.strip_prefix('[') {
+            match v6.find(']') {
+                Some(end) => &v6[..end],
+                None => return false,
+            }
+        } else {
+            auth.split(':').next().unwrap_or("")
+        };
+        let port_ok = match auth.rsplit_once(':') {
+            Some((h, port))
+                if !h.ends_with(':') && (!auth.starts_with('[') || h.ends_with(']')) =>
+            {
+                !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
+            }
+            _ => true,
+        };
+        port_ok && (host == "127.0.0.1" || host == "::1" || host.eq_ignore_ascii_case("localhost"))
+    }
+
+    #[test]
+    fn loopback_authorities() {
+        for (auth, want) in [
+            ("127.0.0.1", true),
+            ("127.0.0.1:8080", true),
+            ("127.0.0.1:", false),
+            ("127.0.0.1:8x", false),
+            ("[::1]", true),
+            ("[::1]:99", true),
+            ("[::1]:", false),
+            ("[::1", false),
+            ("LocalHost:1", true),
+            ("localhost.evil.com", false),
+            ("127.0.0.2", false),
+            ("", false),
+        ] {
+            assert_eq!(is_loopback_authority(auth), want, "{auth}");
+            assert_eq!(loopback_reference(auth), want, "{auth}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn loopback_check_matches_the_reference(
+            auth in "(\\[?(::1|127\\.0\\.0\\.1|localhost|LOCALHOST|[:0-9a-z.\\]\\[]{0,6})\\]?)(:[0-9a-z:\\]]{0,4})?(:[0-9]{0,3})?|.{0,12}"
+        ) {
+            proptest::prop_assert_eq!(is_loopback_authority(&auth), loopback_reference(&auth), "{}", auth);
         }
     }
 

@@ -22,8 +22,6 @@
 
 use core::fmt;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use heapless::String;
 use subtle::ConstantTimeEq as _;
 
@@ -78,11 +76,7 @@ impl StateToken {
             return Err(too_long);
         }
         let mut tmp = [0u8; MAX_STATE_LEN];
-        let result = URL_SAFE_NO_PAD
-            .encode_slice(entropy, &mut tmp)
-            .ok()
-            .and_then(|n| tmp.get(..n))
-            .and_then(|b| core::str::from_utf8(b).ok())
+        let result = crate::encode::base64url(entropy, &mut tmp)
             .and_then(|s| String::try_from(s).ok())
             .map(Self)
             // Unreachable: 48 bytes encode to exactly 64 ASCII characters.
