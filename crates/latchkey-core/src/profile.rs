@@ -140,38 +140,25 @@ pub(crate) fn authority(rest: &str) -> &str {
     rest.get(..end).unwrap_or(rest)
 }
 
-/// `127.0.0.1`, `[::1]` or `localhost`, with an optional port (RFC 8252 §7.3, §8.3).
-///
-/// Byte by byte: the host is what is between `[` and `]`, or before the first `:`; the port
-/// is what follows the last `:`, unless that `:` follows another `:` or, in a bracketed
-/// authority, does not follow the `]` (then it belongs to the address); a port, when
-/// there is one, is one or more digits.
+/// `127.0.0.1`, `[::1]` or `localhost` (any case), optionally followed by `:` and a port of
+/// one to five digits (RFC 8252 §7.3, §8.3) — and nothing else: no user info, no second
+/// colon, no text after the `]` (`[::1]evil.com` is not loopback).
 pub(crate) fn is_loopback_authority(auth: &str) -> bool {
     let b = auth.as_bytes();
-    let bracketed = b.first() == Some(&b'[');
-    let host = if bracketed {
-        let v6 = &b[1..];
-        match v6.iter().position(|&c| c == b']') {
-            Some(end) => &v6[..end],
-            None => return false,
-        }
-    } else {
-        let end = b.iter().position(|&c| c == b':').unwrap_or(b.len());
-        &b[..end]
+    let (host, port) = match b.strip_prefix(b"[::1]") {
+        Some(port) => (&b"[::1]"[..], port),
+        None => b.split_at(b.iter().position(|&c| c == b':').unwrap_or(b.len())),
     };
-    let port_ok = match b.iter().rposition(|&c| c == b':') {
-        Some(colon) => {
-            let before = colon.checked_sub(1).map(|i| b[i]);
-            if before == Some(b':') || (bracketed && before != Some(b']')) {
-                true
-            } else {
-                let port = &b[colon + 1..];
-                !port.is_empty() && port.iter().all(u8::is_ascii_digit)
-            }
-        }
+    let host_ok =
+        host == b"[::1]" || host == b"127.0.0.1" || host.eq_ignore_ascii_case(b"localhost");
+    let port_ok = match port.split_first() {
         None => true,
+        Some((b':', digits)) => {
+            (1..=5).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit)
+        }
+        Some(_) => false,
     };
-    port_ok && (host == b"127.0.0.1" || host == b"::1" || host.eq_ignore_ascii_case(b"localhost"))
+    host_ok && port_ok
 }
 
 /// Plain RFC 6749 endpoints.
@@ -400,6 +387,8 @@ mod tests {
             "http://127.0.0.1.evil.com/x",
             "http://localhost.evil.com/x",
             "http://127.0.0.1@evil.com/x",
+            "http://[::1]evil.com/x",
+            "http://127.0.0.1:80:90/x",
             "ftp://x/",
             "https://user:pw@api.example.com/",
             "https:///token",
@@ -410,26 +399,22 @@ mod tests {
         }
     }
 
-    /// The `str`-method form `is_loopback_authority` had before it was rewritten byte by
-    /// byte (for size); the two must agree on every input.
+    /// A second formulation of the rule: one of the three hosts (any case), then nothing or
+    /// `:` and one to five digits.
     fn loopback_reference(auth: &str) -> bool {
-        let host = if let Some(v6) = auth.strip_prefix('[') {
-            match v6.find(']') {
-                Some(end) => &v6[..end],
-                None => return false,
-            }
-        } else {
-            auth.split(':').next().unwrap_or("")
-        };
-        let port_ok = match auth.rsplit_once(':') {
-            Some((h, port))
-                if !h.ends_with(':') && (!auth.starts_with('[') || h.ends_with(']')) =>
-            {
-                !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
-            }
-            _ => true,
-        };
-        port_ok && (host == "127.0.0.1" || host == "::1" || host.eq_ignore_ascii_case("localhost"))
+        ["127.0.0.1", "[::1]", "localhost"].iter().any(|h| {
+            let Some(rest) = auth
+                .get(..h.len())
+                .filter(|p| p.eq_ignore_ascii_case(h))
+                .map(|_| &auth[h.len()..])
+            else {
+                return false;
+            };
+            rest.is_empty()
+                || rest.strip_prefix(':').is_some_and(|port| {
+                    (1..=5).contains(&port.len()) && port.bytes().all(|b| b.is_ascii_digit())
+                })
+        })
     }
 
     #[test]
@@ -447,6 +432,16 @@ mod tests {
             ("localhost.evil.com", false),
             ("127.0.0.2", false),
             ("", false),
+            // Hostile shapes an earlier version let through (TOK-1).
+            ("[::1]evil.com", false),
+            ("[::1].evil.com:80", false),
+            ("127.0.0.1:80:90", false),
+            ("127.0.0.1::", false),
+            ("[::1]::", false),
+            ("[127.0.0.1]", false),
+            ("user@127.0.0.1", false),
+            ("localhost:123456", false),
+            ("[::1]:65535", true),
         ] {
             assert_eq!(is_loopback_authority(auth), want, "{auth}");
             assert_eq!(loopback_reference(auth), want, "{auth}");

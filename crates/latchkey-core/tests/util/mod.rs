@@ -61,7 +61,7 @@ pub const SCRATCH_LEN: usize = 64 * 1024;
 pub fn rfc_profile(auth: ClientAuth) -> Profile {
     Profile::rfc6749(&format!("{ISSUER}/authorize"), &format!("{ISSUER}/token"))
         .and_then(|p| p.with_revocation(&format!("{ISSUER}/revoke")))
-        .and_then(|p| with_device(p))
+        .and_then(with_device)
         .and_then(|p| p.with_issuer(ISSUER))
         .and_then(|p| p.with_client_auth(auth))
         .unwrap()
