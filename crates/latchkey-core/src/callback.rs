@@ -71,48 +71,51 @@ use crate::{MAX_CALLBACK_LEN, MAX_HOST_LEN, MAX_PARAM_LEN};
 ///
 /// Parsing checks no state, issuer or referer: call [`Callback::verify`] next.
 pub fn parse_callback<'b>(query: &'b [u8], scratch: &'b mut [u8]) -> Result<Callback<'b>, Error> {
-    let q = query_part(query);
+    let mut parser = Parser {
+        input: query,
+        rest: scratch,
+        params: Params::default(),
+    };
+    // One pass finds the query in `query` and takes its pairs as it goes, before the
+    // length and UTF-8 checks that come first in the contract: when it fails, those
+    // checks are made again on their own (the error path), so the first error is the
+    // documented one. Clean values are UTF-8 checked one by one (they are borrowed as
+    // `str`), the rest of an all-ASCII query needs no check.
+    let (start, end, ascii) = match parser.scan() {
+        Ok(found) => found,
+        Err(e) => return Err(first_error(query, e)),
+    };
+    check_query(query.get(start..end).unwrap_or_default(), ascii)?;
+    parser.params.finish()
+}
+
+/// The error [`parse_callback`] reports when its scan stopped at `scan_error`: the query's
+/// length and UTF-8 come first, and a too small scratch needs the query's length.
+#[cold]
+fn first_error(input: &[u8], scan_error: Error) -> Error {
+    let q = query_part(input);
+    match check_query(q, false) {
+        Err(e) => e,
+        Ok(()) => match scan_error {
+            Error::BufferTooSmall { .. } => Error::BufferTooSmall { required: q.len() },
+            e => e,
+        },
+    }
+}
+
+/// CB-4 and CB-2 for the whole query: at most [`MAX_CALLBACK_LEN`] bytes, and UTF-8
+/// (checked unless the caller saw only ASCII).
+fn check_query(q: &[u8], ascii: bool) -> Result<(), Error> {
     if q.len() > MAX_CALLBACK_LEN {
         return Err(Error::CapacityExceeded {
             what: Capacity::Callback,
             limit: MAX_CALLBACK_LEN,
         });
     }
-    // One UTF-8 check for the whole query; escaped values are checked again once decoded.
-    let q = core::str::from_utf8(q).map_err(|_| InvalidMessage::NotUtf8)?;
-    let mut parser = Parser {
-        q,
-        rest: scratch,
-        params: Params::default(),
-    };
-    // One pass over the query, eight bytes at a time: only the bytes that matter (`&`, `=`,
-    // `%`, `+`, control bytes) are looked at one by one. Per pair it notes where the first
-    // `=` is and whether the name or the value needs decoding (an escape or a control
-    // byte, which the decoder rejects).
-    let bytes = q.as_bytes();
-    let mut pair = Pair::new(0);
-    let mut base = 0;
-    while let Some((word, len)) = load_word(bytes, base) {
-        let mut mask = special_mask(word);
-        while mask != 0 {
-            let k = mask.trailing_zeros() / 8;
-            mask &= mask - 1;
-            let at = base + k as usize;
-            match (word >> (8 * k)) as u8 {
-                b'&' => {
-                    parser.pair(&pair, at)?;
-                    pair = Pair::new(at + 1);
-                }
-                b'=' if pair.eq.is_none() => pair.eq = Some(at),
-                b'=' => {}
-                _ if pair.eq.is_none() => pair.name_dirty = true,
-                _ => pair.value_dirty = true,
-            }
-        }
-        base += len;
+    if !ascii && core::str::from_utf8(q).is_err() {
+        return Err(InvalidMessage::NotUtf8.into());
     }
-    parser.pair(&pair, bytes.len())?;
-    parser.params.finish()
+    Ok(())
 }
 
 /// A parsed redirect callback: a code or an error, not yet checked against the request.
@@ -275,16 +278,18 @@ impl<'b> CodeCallback<'b> {
     }
 
     fn verified(&self, profile: &Profile) -> Result<VerifiedCallback<'b>, Error> {
-        let account = match profile {
-            Profile::Kommo(_) => {
-                let referer = self.referer.ok_or(InvalidMessage::Missing("referer"))?;
-                Some(validate_referer(referer, profile)?)
-            }
-            _ => None,
+        // Each branch builds its own result: merging them into one value would copy the
+        // whole (mostly unused) `KommoAccount` buffer on every callback.
+        let Profile::Kommo(_) = profile else {
+            return Ok(VerifiedCallback {
+                code: self.code,
+                account: None,
+            });
         };
+        let referer = self.referer.ok_or(InvalidMessage::Missing("referer"))?;
         Ok(VerifiedCallback {
             code: self.code,
-            account,
+            account: Some(validate_referer(referer, profile)?),
         })
     }
 }
@@ -543,11 +548,11 @@ fn query_part(input: &[u8]) -> &[u8] {
     &input[start..end]
 }
 
-/// The state of [`parse_callback`]: the (UTF-8) query, the unused part of the scratch
-/// and the parameters seen so far.
+/// The state of [`parse_callback`]: the whole input, the unused part of the scratch and
+/// the parameters seen so far.
 struct Parser<'b> {
-    /// The query (UTF-8).
-    q: &'b str,
+    /// The input, URL prefix and fragment included.
+    input: &'b [u8],
     rest: &'b mut [u8],
     params: Params<'b>,
 }
@@ -575,33 +580,99 @@ impl Pair {
 }
 
 impl<'b> Parser<'b> {
+    /// Finds the query in the input and takes its pairs, in one pass eight bytes at a time:
+    /// only the bytes that may matter (`&`, `=`, `%`, `+`, `#`, `?`, control bytes and a few
+    /// rare others) are looked at one by one. Per pair it notes where the first `=` is and
+    /// whether the name or the value needs decoding (an escape or a control byte, which the
+    /// decoder rejects). The query ends at the first `#`, and the word holding the end of
+    /// the input gets a `#` just past it, so the last pair ends like the others. A `?`
+    /// before any `=`, `&` or other `?` ends a URL prefix: the query starts after it (see
+    /// [`query_part`]).
+    ///
+    /// Returns where the query starts and ends, and whether every byte the scan loaded
+    /// (the whole query among them) is ASCII. Checks neither the query's length nor its
+    /// UTF-8 (the caller does).
+    fn scan(&mut self) -> Result<(usize, usize, bool), Error> {
+        let input = self.input;
+        let mut pair = Pair::new(0);
+        let mut start = 0;
+        // No `=`, `&` or `?` yet: a `?` now ends a URL prefix.
+        let mut prefix = true;
+        let mut high = 0;
+        let (words, tail) = input.as_chunks::<8>();
+        // The last bytes, then the padding, which starts with the `#` that stops the scan.
+        let n = tail.len(); // 0..=7
+        let tail_word = match input.last_chunk::<8>() {
+            // The last eight bytes, shifted down past the ones in `words`: no copy loop.
+            Some(last) if n > 0 => u64::from_le_bytes(*last) >> (8 * (8 - n)),
+            _ => tail.iter().rev().fold(0, |w, &b| (w << 8) | u64::from(b)),
+        } | ((PAD ^ PAD_TO_HASH) << (8 * n));
+        let mut i = 0;
+        let end = loop {
+            let word = words.get(i).map_or(tail_word, |w| u64::from_le_bytes(*w));
+            let base = 8 * i;
+            high |= word;
+            let mut mask = special_mask(word);
+            let mut end = None;
+            while mask != 0 {
+                let k = mask.trailing_zeros() / 8;
+                mask &= mask - 1;
+                let at = base + k as usize;
+                match (word >> (8 * k)) as u8 {
+                    c @ (b'&' | b'#') => {
+                        self.pair(&pair, at)?;
+                        if c == b'#' {
+                            end = Some(at);
+                            break;
+                        }
+                        pair = Pair::new(at + 1);
+                        prefix = false;
+                    }
+                    b'=' if pair.eq.is_none() => {
+                        pair.eq = Some(at);
+                        prefix = false;
+                    }
+                    b'?' if prefix => {
+                        start = at + 1;
+                        pair = Pair::new(start);
+                        prefix = false;
+                    }
+                    b'%' | b'+' | ..0x20 | 0x7f if pair.eq.is_none() => pair.name_dirty = true,
+                    b'%' | b'+' | ..0x20 | 0x7f => pair.value_dirty = true,
+                    // A second `=`, a later `?`, or a plain byte the mask lets through.
+                    _ => {}
+                }
+            }
+            if let Some(end) = end {
+                break end;
+            }
+            i += 1;
+        };
+        Ok((start, end, high & HI == 0))
+    }
+
     /// Takes the pair `pair.start..end` (`end` is its `&` or the end of the query).
-    #[inline]
+    #[inline(always)]
     fn pair(&mut self, pair: &Pair, end: usize) -> Result<(), Error> {
         if pair.start >= end {
             return Ok(());
         }
-        let q = self.q;
         let (name_end, value_start) = match pair.eq {
             Some(eq) => (eq, eq + 1),
             None => (end, end),
         };
-        // Both bounds are at ASCII bytes (`&`, `=` or the ends), so these never fail.
-        let raw_name = q.as_bytes().get(pair.start..name_end).unwrap_or_default();
-        let raw_value = q.get(value_start..end).ok_or(InvalidMessage::NotUtf8)?;
-        let too_small = |e: Error| match e {
-            Error::BufferTooSmall { .. } => Error::BufferTooSmall { required: q.len() },
-            e => e,
-        };
-        let param = if pair.name_dirty {
+        let raw_name = self.input.get(pair.start..name_end).unwrap_or_default();
+        let raw_value = self.input.get(value_start..end).unwrap_or_default();
+        let name = if pair.name_dirty {
             // Not a known name as written; it may be an escaped one (`%63ode`).
-            Param::from_name(decode(raw_name, self.rest).map_err(too_small)?.as_bytes())
+            decode(raw_name, self.rest)?.as_bytes()
         } else {
-            Param::from_name(raw_name)
+            raw_name
         };
+        let param = Param::from_name(name);
         let p = &mut self.params;
         let slot = match param {
-            Param::Forbidden(name) => return Err(InvalidMessage::Unexpected(name).into()),
+            Param::Forbidden(f) => return Err(InvalidMessage::Unexpected(f.name()).into()),
             Param::Stored(which) => p.slot(which),
             Param::FromWidget if p.from_widget => {
                 return Err(InvalidMessage::Duplicate("from_widget").into());
@@ -610,7 +681,7 @@ impl<'b> Parser<'b> {
             Param::FromWidget | Param::Mode | Param::Other => {
                 // Checked (CB-2), then ignored.
                 if pair.value_dirty {
-                    let v = decode(raw_value.as_bytes(), self.rest).map_err(too_small)?;
+                    let v = decode(raw_value, self.rest)?;
                     check_param_len(v.len())?;
                 } else {
                     check_param_len(raw_value.len())?;
@@ -628,10 +699,11 @@ impl<'b> Parser<'b> {
             let reserve = raw_value.len().min(self.rest.len());
             let (head, tail) = core::mem::take(&mut self.rest).split_at_mut(reserve);
             self.rest = tail;
-            decode(raw_value.as_bytes(), head).map_err(too_small)?
+            decode(raw_value, head)?
         } else {
-            // The common case: the value decodes to itself; borrow it.
-            raw_value
+            // The common case: the value decodes to itself; borrow it. (Its bounds are at
+            // ASCII bytes, so it is UTF-8 if the query is.)
+            core::str::from_utf8(raw_value).map_err(|_| InvalidMessage::NotUtf8)?
         };
         check_param_len(v.len())?;
         *slot.1 = Some(v);
@@ -662,20 +734,14 @@ fn load_word(bytes: &[u8], at: usize) -> Option<(u64, usize)> {
     Some((word | (PAD << (8 * n)), n))
 }
 
-/// The high bit of every byte of `word` that is one of `needles` (ASCII) or, if `control`,
-/// an ASCII control byte (below 0x20, or 0x7f). Exact per byte: nothing carries from one
-/// byte to the next, so the bits can be taken one by one.
+/// The high bit of every byte of `word` that is one of `needles` (ASCII). Exact per byte:
+/// nothing carries from one byte to the next, so the bits can be taken one by one.
 #[inline(always)]
-fn byte_mask<const N: usize>(word: u64, needles: [u8; N], control: bool) -> u64 {
+fn byte_mask<const N: usize>(word: u64, needles: [u8; N]) -> u64 {
     let low = word & LOW7;
-    // Per byte, `x + 0x7f` (x ≤ 0x7f) has its high bit set iff x ≠ 0, and `low + 0x60`
-    // iff low ≥ 0x20; neither carries out of the byte. `keep` keeps a byte's high bit while
-    // the byte is none of those looked for.
-    let mut keep = if control {
-        (low + LO * 0x60) & ((low ^ LOW7) + LOW7)
-    } else {
-        HI
-    };
+    // Per byte, `x + 0x7f` (x ≤ 0x7f) has its high bit set iff x ≠ 0: `keep` keeps a
+    // byte's high bit while the byte is none of those looked for.
+    let mut keep = HI;
     for needle in needles {
         keep &= (low ^ (LO * u64::from(needle))) + LOW7;
     }
@@ -683,11 +749,34 @@ fn byte_mask<const N: usize>(word: u64, needles: [u8; N], control: bool) -> u64 
     !(keep | word) & HI
 }
 
+/// `PAD` with its first byte turned into `#`: XORed in, it marks the end of the input.
+const PAD_TO_HASH: u64 = (b'a' ^ b'#') as u64;
+
+/// Per byte of `low` (a word with every high bit clear), the high bit set iff the byte is
+/// at least `,` and not 0x7f: `low + 0x54` reaches 0x80 iff low ≥ 0x2c, and `low + 1` iff
+/// low = 0x7f; nothing carries out of a byte.
+#[inline(always)]
+fn from_comma(low: u64) -> u64 {
+    (low + LO * u64::from(0x80 - b',')) & !(low + LO)
+}
+
+/// The high bit of every byte of `word` that [`decode`] looks at: `%`, `+` and control
+/// bytes, and (cheaper than leaving them out) the other bytes below `,`. Exact per byte.
+#[inline(always)]
+fn decode_mask(word: u64) -> u64 {
+    !(from_comma(word & LOW7) | word) & HI
+}
+
 /// The high bit of every byte of `word` that [`parse_callback`]'s scan looks at: `&`, `=`,
-/// `%`, `+` and control bytes.
+/// `%`, `+`, `#`, `?` and control bytes, and (cheaper than leaving them out) the other
+/// bytes below `,`: space, `!`, `"`, `$`, `'`, `(`, `)` and `*`. Exact per byte.
 #[inline(always)]
 fn special_mask(word: u64) -> u64 {
-    byte_mask(word, [b'&', b'=', b'%', b'+'], true)
+    let low = word & LOW7;
+    // `=` (0x3d) and `?` (0x3f) differ in one bit: `(low | 2) ^ 0x3f` is zero for both
+    // and only for them, and `+ 0x7f` sets the high bit of every other byte.
+    let not_eq_q = ((low | (LO * 2)) ^ (LO * u64::from(b'?'))) + LOW7;
+    !((from_comma(low) & not_eq_q) | word) & HI
 }
 
 /// The index of the first byte of `bytes[from..]` that is one of `needles`, eight bytes at
@@ -696,7 +785,7 @@ fn special_mask(word: u64) -> u64 {
 fn find_any<const N: usize>(bytes: &[u8], from: usize, needles: [u8; N]) -> Option<usize> {
     let mut at = from;
     while let Some((word, _)) = load_word(bytes, at) {
-        let mask = byte_mask(word, needles, false);
+        let mask = byte_mask(word, needles);
         if mask != 0 {
             return Some(at + (mask.trailing_zeros() / 8) as usize);
         }
@@ -718,7 +807,8 @@ fn decode<'o>(raw: &[u8], out: &'o mut [u8]) -> Result<&'o str, Error> {
         // the end), keep those before the first one that needs a look.
         if let Some(dst) = out.get_mut(n..).and_then(<[u8]>::first_chunk_mut::<8>) {
             *dst = word.to_le_bytes();
-            let mask = byte_mask(word, [b'%', b'+'], true);
+            // `%`, `+`, control bytes and a few plain ones (decoded as themselves below).
+            let mask = decode_mask(word);
             if mask == 0 {
                 i += len;
                 n += len;
@@ -729,35 +819,40 @@ fn decode<'o>(raw: &[u8], out: &'o mut [u8]) -> Result<&'o str, Error> {
             i += clean;
             n += clean;
         }
-        // One byte or escape, exactly as `form_decode` takes it.
-        let Some(&b) = raw.get(i) else { break };
-        let b = match b {
-            b'+' => b' ',
-            b'%' => {
-                let hi = raw.get(i + 1).map_or(NOT_HEX, |&c| HEX[usize::from(c)]);
-                let lo = raw.get(i + 2).map_or(NOT_HEX, |&c| HEX[usize::from(c)]);
-                if (hi | lo) & NOT_HEX != 0 {
-                    return Err(InvalidMessage::BadPercentEncoding.into());
+        // One byte or escape, exactly as `form_decode` takes it; again while escapes
+        // follow each other (`%2F%2F`), without going back to the fast path.
+        while let Some(&b) = raw.get(i) {
+            let b = match b {
+                b'+' => b' ',
+                b'%' => {
+                    let hi = raw.get(i + 1).map_or(NOT_HEX, |&c| HEX[usize::from(c)]);
+                    let lo = raw.get(i + 2).map_or(NOT_HEX, |&c| HEX[usize::from(c)]);
+                    if (hi | lo) & NOT_HEX != 0 {
+                        return Err(InvalidMessage::BadPercentEncoding.into());
+                    }
+                    i += 2;
+                    (hi << 4) | lo
                 }
-                i += 2;
-                (hi << 4) | lo
+                b => b,
+            };
+            if b < 0x20 || b == 0x7f {
+                return Err(InvalidMessage::ControlCharacter.into());
             }
-            b => b,
-        };
-        if b < 0x20 || b == 0x7f {
-            return Err(InvalidMessage::ControlCharacter.into());
-        }
-        match out.get_mut(n) {
-            Some(slot) => *slot = b,
-            // The caller reports the size it needs.
-            None => {
-                return Err(Error::BufferTooSmall {
-                    required: raw.len(),
-                });
+            match out.get_mut(n) {
+                Some(slot) => *slot = b,
+                // The caller reports the size it needs.
+                None => {
+                    return Err(Error::BufferTooSmall {
+                        required: raw.len(),
+                    });
+                }
+            }
+            n += 1;
+            i += 1;
+            if raw.get(i) != Some(&b'%') {
+                break;
             }
         }
-        n += 1;
-        i += 1;
     }
     let decoded = out.get(..n).unwrap_or_default();
     core::str::from_utf8(decoded).map_err(|_| InvalidMessage::NotUtf8.into())
@@ -802,8 +897,30 @@ enum Param {
     FromWidget,
     Mode,
     /// Implicit/hybrid leftovers (CB-6).
-    Forbidden(&'static str),
+    Forbidden(Forbidden),
     Other,
+}
+
+/// The implicit/hybrid parameters a code callback must not carry (CB-6). (Not names in
+/// `Param` itself: that keeps it two bytes, returned in a register.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Forbidden {
+    AccessToken,
+    IdToken,
+    TokenType,
+    Response,
+}
+
+impl Forbidden {
+    /// The parameter's name.
+    fn name(self) -> &'static str {
+        match self {
+            Self::AccessToken => "access_token",
+            Self::IdToken => "id_token",
+            Self::TokenType => "token_type",
+            Self::Response => "response",
+        }
+    }
 }
 
 impl Param {
@@ -817,13 +934,13 @@ impl Param {
             (5, b"state") => Self::Stored(Stored::State),
             (5, b"error") => Self::Stored(Stored::Error),
             (7, b"referer") => Self::Stored(Stored::Referer),
-            (8, b"id_token") => Self::Forbidden("id_token"),
-            (8, b"response") => Self::Forbidden("response"),
+            (8, b"id_token") => Self::Forbidden(Forbidden::IdToken),
+            (8, b"response") => Self::Forbidden(Forbidden::Response),
             (9, b"error_uri") => Self::Stored(Stored::ErrorUri),
             (9, b"client_id") => Self::Stored(Stored::ClientId),
-            (10, b"token_type") => Self::Forbidden("token_type"),
+            (10, b"token_type") => Self::Forbidden(Forbidden::TokenType),
             (11, b"from_widget") => Self::FromWidget,
-            (12, b"access_token") => Self::Forbidden("access_token"),
+            (12, b"access_token") => Self::Forbidden(Forbidden::AccessToken),
             (17, b"error_description") => Self::Stored(Stored::ErrorDescription),
             _ => Self::Other,
         }
@@ -995,7 +1112,7 @@ mod tests {
                 param => param,
             };
             let slot = match param {
-                Param::Forbidden(name) => return Err(InvalidMessage::Unexpected(name).into()),
+                Param::Forbidden(f) => return Err(InvalidMessage::Unexpected(f.name()).into()),
                 Param::Stored(which) => p.slot(which),
                 Param::FromWidget if p.from_widget => {
                     return Err(InvalidMessage::Duplicate("from_widget").into());
@@ -1053,7 +1170,8 @@ mod tests {
     }
 
     fn is_special(b: u8) -> bool {
-        b < 0x20 || matches!(b, 0x7f | b'&' | b'=' | b'%' | b'+')
+        // `&`, `=`, `%`, `+`, `#`, `?` and control bytes, and the other bytes below `,`.
+        b < b',' || matches!(b, 0x7f | b'=' | b'?')
     }
 
     #[test]

@@ -146,10 +146,11 @@ impl StateToken {
 }
 
 /// Whether two equally long byte strings are equal, in time that depends on their length
-/// only: the XOR of every 8-byte word (then every trailing byte) is OR-folded into one
-/// `u64` without a branch on the contents, and that one value is compared with
-/// `subtle::ConstantTimeEq`. (Byte-wise `subtle` comparison is as safe but sends every
-/// byte through an optimisation barrier.)
+/// only: the XOR of every 8-byte word (then of the last eight bytes, which overlap the
+/// words when the length is not a multiple of eight, or of every byte of a string shorter
+/// than eight) is OR-folded into one `u64` without a branch on the contents, and that one
+/// value is compared with `subtle::ConstantTimeEq`. (Byte-wise `subtle` comparison is as
+/// safe but sends every byte through an optimisation barrier.)
 fn ct_eq_same_len(a: &[u8], b: &[u8]) -> subtle::Choice {
     let (a_words, a_tail) = a.as_chunks::<8>();
     let (b_words, b_tail) = b.as_chunks::<8>();
@@ -157,8 +158,16 @@ fn ct_eq_same_len(a: &[u8], b: &[u8]) -> subtle::Choice {
     for (x, y) in a_words.iter().zip(b_words) {
         diff |= u64::from_ne_bytes(*x) ^ u64::from_ne_bytes(*y);
     }
-    for (x, y) in a_tail.iter().zip(b_tail) {
-        diff |= u64::from(x ^ y);
+    match (a.last_chunk::<8>(), b.last_chunk::<8>()) {
+        // Branches on lengths only.
+        (Some(x), Some(y)) if !a_tail.is_empty() => {
+            diff |= u64::from_ne_bytes(*x) ^ u64::from_ne_bytes(*y);
+        }
+        _ => {
+            for (x, y) in a_tail.iter().zip(b_tail) {
+                diff |= u64::from(x ^ y);
+            }
+        }
     }
     // Different lengths never get here (see `verify`); should they, they differ.
     let len_differs = u64::from(a.len() != b.len());
