@@ -115,6 +115,7 @@ impl<'a> AuthorizationRequest<'a> {
                 let endpoint = r.authorization.as_str();
                 (endpoint, separator(endpoint))
             }
+            #[cfg(feature = "crm")]
             Profile::Crm(c) => {
                 let portal = c.portal.base();
                 if portal.contains('?') {
@@ -122,6 +123,7 @@ impl<'a> AuthorizationRequest<'a> {
                 }
                 (portal, "/login?")
             }
+            #[cfg(feature = "kommo")]
             Profile::Kommo(k) => {
                 let consent = k.consent.as_str();
                 (consent, separator(consent))
@@ -152,7 +154,9 @@ impl<'a> AuthorizationRequest<'a> {
         o.raw(fixed.separator);
         let table: &[(&str, Field)] = match self.profile {
             Profile::Rfc6749(_) => RFC6749,
+            #[cfg(feature = "crm")]
             Profile::Crm(_) => CRM,
+            #[cfg(feature = "kommo")]
             Profile::Kommo(_) => KOMMO,
         };
         let values = self.values(fixed);
@@ -184,6 +188,7 @@ impl<'a> AuthorizationRequest<'a> {
     fn values<'s>(&'s self, fixed: &Fixed<'s>) -> [&'s str; 7] {
         let client = self.client;
         let mode = match self.profile {
+            #[cfg(feature = "kommo")]
             Profile::Kommo(k) => k.mode.as_str(),
             _ => "",
         };
@@ -223,6 +228,7 @@ const RFC6749: &[(&str, Field)] = &[
 ];
 
 /// The CRM parameters (protocol.md §2.1).
+#[cfg(feature = "crm")]
 const CRM: &[(&str, Field)] = &[
     ("client_id=", Field::ClientId),
     ("&scope=", Field::Scope),
@@ -233,6 +239,7 @@ const CRM: &[(&str, Field)] = &[
 ];
 
 /// The Kommo parameters (protocol.md §3.1).
+#[cfg(feature = "kommo")]
 const KOMMO: &[(&str, Field)] = &[
     ("client_id=", Field::ClientId),
     ("&state=", Field::State),

@@ -32,15 +32,19 @@
 
 use core::fmt;
 
+#[cfg(feature = "kommo")]
 use heapless::String;
 
+#[cfg(feature = "kommo")]
+use crate::MAX_HOST_LEN;
+#[cfg(feature = "kommo")]
 use crate::encode::write_with;
-use crate::error::{
-    ApiMisuse, Capacity, CheckFailed, Error, ErrorKind, InvalidMessage, ServerError,
-};
+#[cfg(feature = "kommo")]
+use crate::error::ApiMisuse;
+use crate::error::{Capacity, CheckFailed, Error, ErrorKind, InvalidMessage, ServerError};
 use crate::profile::Profile;
 use crate::state::StateToken;
-use crate::{MAX_CALLBACK_LEN, MAX_HOST_LEN, MAX_PARAM_LEN};
+use crate::{MAX_CALLBACK_LEN, MAX_PARAM_LEN};
 
 /// Parses a redirect callback query into borrowed, decoded parameters.
 ///
@@ -229,6 +233,7 @@ impl<'b> Callback<'b> {
     /// ([`ApiMisuse::BadConfig`] otherwise), a code callback with `from_widget`
     /// ([`InvalidMessage::Missing`]`("from_widget")` otherwise; an error callback becomes
     /// [`Error::ServerError`]) and a `referer` that passes [`validate_referer`].
+    #[cfg(feature = "kommo")]
     pub fn verify_widget_install(&self, profile: &Profile) -> Result<VerifiedCallback<'b>, Error> {
         if !matches!(profile, Profile::Kommo(_)) {
             return Err(ApiMisuse::BadConfig("widget install (Kommo only)").into());
@@ -280,16 +285,18 @@ impl<'b> CodeCallback<'b> {
     fn verified(&self, profile: &Profile) -> Result<VerifiedCallback<'b>, Error> {
         // Each branch builds its own result: merging them into one value would copy the
         // whole (mostly unused) `KommoAccount` buffer on every callback.
-        let Profile::Kommo(_) = profile else {
+        #[cfg(feature = "kommo")]
+        if let Profile::Kommo(_) = profile {
+            let referer = self.referer.ok_or(InvalidMessage::Missing("referer"))?;
             return Ok(VerifiedCallback {
                 code: self.code,
-                account: None,
+                account: Some(validate_referer(referer, profile)?),
             });
-        };
-        let referer = self.referer.ok_or(InvalidMessage::Missing("referer"))?;
+        }
+        let _ = profile; // only Kommo looks at it
         Ok(VerifiedCallback {
             code: self.code,
-            account: Some(validate_referer(referer, profile)?),
+            account: None,
         })
     }
 }
@@ -404,9 +411,30 @@ impl fmt::Debug for AuthorizationCode<'_> {
 /// A Kommo account host taken from a callback's `referer` that passed REF-1 and REF-2:
 /// a bare, lowercase DNS name under an allowlisted suffix. Only this type can make a Kommo
 /// token URL (REF-3).
+#[cfg(feature = "kommo")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KommoAccount(String<MAX_HOST_LEN>);
 
+/// Without the `kommo` feature there is no Kommo account: the type has no values, so every
+/// `Option<KommoAccount>` is `None` and the code for one compiles away.
+#[cfg(not(feature = "kommo"))]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KommoAccount {}
+
+#[cfg(not(feature = "kommo"))]
+impl KommoAccount {
+    /// The account host (no values exist without the `kommo` feature).
+    pub fn host(&self) -> &str {
+        match *self {}
+    }
+
+    /// The account's token endpoint (no values exist without the `kommo` feature).
+    pub fn token_url(&self, _buf: &mut [u8]) -> Result<usize, Error> {
+        match *self {}
+    }
+}
+
+#[cfg(feature = "kommo")]
 impl KommoAccount {
     /// The account host, e.g. `example.kommo.com`.
     pub fn host(&self) -> &str {
@@ -444,6 +472,7 @@ impl KommoAccount {
 ///
 /// The account is stored lowercase. A profile other than Kommo is
 /// [`ApiMisuse::BadConfig`].
+#[cfg(feature = "kommo")]
 pub fn validate_referer(referer: &str, profile: &Profile) -> Result<KommoAccount, Error> {
     let Profile::Kommo(kommo) = profile else {
         return Err(ApiMisuse::BadConfig("referer (Kommo only)").into());
@@ -468,6 +497,7 @@ pub fn validate_referer(referer: &str, profile: &Profile) -> Result<KommoAccount
 
 /// REF-1: `h` is a bare DNS host name (see [`validate_referer`]); used for allowlist
 /// suffixes (without their leading dot) too.
+#[cfg(feature = "kommo")]
 pub(crate) fn validate_host(h: &str) -> Result<(), Error> {
     let malformed = || Error::CheckFailed(CheckFailed::RefererMalformed);
     if h.is_empty() || h.len() > MAX_HOST_LEN {

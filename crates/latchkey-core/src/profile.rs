@@ -3,10 +3,14 @@
 //! A caller picks [`Profile::rfc6749`], [`Profile::crm`] or [`Profile::kommo`] and everything
 //! else follows. Adding a dialect means adding a profile, not editing the state machine.
 
-use heapless::{String, Vec};
+use heapless::String;
+#[cfg(feature = "kommo")]
+use heapless::Vec;
 
+use crate::MAX_URL_LEN;
 use crate::error::{ApiMisuse, Capacity, CheckFailed, Error};
-use crate::{MAX_ALLOWLIST, MAX_HOST_LEN, MAX_URL_LEN};
+#[cfg(feature = "kommo")]
+use crate::{MAX_ALLOWLIST, MAX_HOST_LEN};
 
 /// The dialect a profile speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +57,7 @@ pub enum ClientAuth {
 }
 
 /// How Kommo's consent window hands the result back (`data-mode` of the button).
+#[cfg(feature = "kommo")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KommoMode {
     /// The popup closes and the main window navigates to the redirect URI.
@@ -61,6 +66,7 @@ pub enum KommoMode {
     PostMessage,
 }
 
+#[cfg(feature = "kommo")]
 impl KommoMode {
     /// The value of the `mode` query parameter.
     pub fn as_str(self) -> &'static str {
@@ -170,7 +176,9 @@ pub struct Rfc6749 {
     pub token: Endpoint,
     /// The RFC 7009 revocation endpoint, if the server has one.
     pub revocation: Option<Endpoint>,
-    /// The RFC 8628 device authorization endpoint, if the server has one.
+    /// The RFC 8628 device authorization endpoint, if the server has one (`device`
+    /// feature).
+    #[cfg(feature = "device")]
     pub device_authorization: Option<Endpoint>,
     /// The issuer identifier expected in callbacks' `iss` (RFC 9207), if the server sends it.
     pub issuer: Option<Endpoint>,
@@ -179,6 +187,7 @@ pub struct Rfc6749 {
 }
 
 /// The CRM "Client OAuth" hosts (protocol.md §2): both are configuration.
+#[cfg(feature = "crm")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Crm {
     /// The client portal, where the user logs in (`{portal}/login`).
@@ -188,6 +197,7 @@ pub struct Crm {
 }
 
 /// The Kommo dialect (protocol.md §3).
+#[cfg(feature = "kommo")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Kommo {
     /// The consent page (default `https://www.kommo.com/oauth`).
@@ -203,15 +213,19 @@ pub struct Kommo {
 pub enum Profile {
     /// Plain RFC 6749.
     Rfc6749(Rfc6749),
-    /// The CRM "Client OAuth" API.
+    /// The CRM "Client OAuth" API (`crm` feature).
+    #[cfg(feature = "crm")]
     Crm(Crm),
-    /// Kommo.
+    /// Kommo (`kommo` feature).
+    #[cfg(feature = "kommo")]
     Kommo(Kommo),
 }
 
 /// Kommo's consent page.
+#[cfg(feature = "kommo")]
 pub const KOMMO_CONSENT_URL: &str = "https://www.kommo.com/oauth";
 /// The default Kommo `referer` allowlist suffix.
+#[cfg(feature = "kommo")]
 pub const KOMMO_DEFAULT_SUFFIX: &str = ".kommo.com";
 
 impl Profile {
@@ -221,6 +235,7 @@ impl Profile {
             authorization: Endpoint::parse(authorization_endpoint)?,
             token: Endpoint::parse(token_endpoint)?,
             revocation: None,
+            #[cfg(feature = "device")]
             device_authorization: None,
             issuer: None,
             client_auth: ClientAuth::Basic,
@@ -228,6 +243,7 @@ impl Profile {
     }
 
     /// A CRM profile for this client portal and API host.
+    #[cfg(feature = "crm")]
     pub fn crm(portal: &str, api: &str) -> Result<Self, Error> {
         Ok(Self::Crm(Crm {
             portal: Endpoint::parse(portal)?,
@@ -237,6 +253,7 @@ impl Profile {
 
     /// A Kommo profile with the default consent page, `popup` mode and the default
     /// allowlist (`.kommo.com`).
+    #[cfg(feature = "kommo")]
     pub fn kommo() -> Self {
         let mut referer_allowlist = Vec::new();
         let mut suffix = String::new();
@@ -256,6 +273,7 @@ impl Profile {
     }
 
     /// RFC 6749 only: adds the RFC 8628 device authorization endpoint.
+    #[cfg(feature = "device")]
     pub fn with_device_authorization(self, url: &str) -> Result<Self, Error> {
         self.with_rfc_endpoint("device authorization", url, |r| &mut r.device_authorization)
     }
@@ -285,6 +303,7 @@ impl Profile {
 
     /// Kommo only: also allow `referer` hosts ending with `suffix` (e.g. `.amocrm.ru`).
     /// The suffix must start with `.` so it matches on a label boundary (REF-2).
+    #[cfg(feature = "kommo")]
     pub fn with_referer_suffix(mut self, suffix: &str) -> Result<Self, Error> {
         let Self::Kommo(k) = &mut self else {
             return Err(ApiMisuse::BadConfig("referer suffix (Kommo only)").into());
@@ -307,6 +326,7 @@ impl Profile {
     }
 
     /// Kommo only: the consent window mode.
+    #[cfg(feature = "kommo")]
     pub fn with_kommo_mode(mut self, mode: KommoMode) -> Result<Self, Error> {
         let Self::Kommo(k) = &mut self else {
             return Err(ApiMisuse::BadConfig("mode (Kommo only)").into());
@@ -316,6 +336,7 @@ impl Profile {
     }
 
     /// Kommo only: use another consent page URL (tests, regional hosts).
+    #[cfg(feature = "kommo")]
     pub fn with_consent_url(mut self, url: &str) -> Result<Self, Error> {
         let Self::Kommo(k) = &mut self else {
             return Err(ApiMisuse::BadConfig("consent URL (Kommo only)").into());
@@ -324,9 +345,14 @@ impl Profile {
         Ok(self)
     }
 
+    #[cfg_attr(
+        not(any(feature = "crm", feature = "kommo")),
+        allow(unused_variables, reason = "only other dialects are refused")
+    )]
     fn rfc_mut(&mut self, what: &'static str) -> Result<&mut Rfc6749, Error> {
         match self {
             Self::Rfc6749(r) => Ok(r),
+            #[cfg(any(feature = "crm", feature = "kommo"))]
             _ => Err(ApiMisuse::BadConfig(what).into()),
         }
     }
@@ -335,7 +361,9 @@ impl Profile {
     pub fn dialect(&self) -> Dialect {
         match self {
             Self::Rfc6749(_) => Dialect::Rfc6749,
+            #[cfg(feature = "crm")]
             Self::Crm(_) => Dialect::Crm,
+            #[cfg(feature = "kommo")]
             Self::Kommo(_) => Dialect::Kommo,
         }
     }
@@ -344,7 +372,8 @@ impl Profile {
     pub fn body_encoding(&self) -> BodyEncoding {
         match self {
             Self::Rfc6749(_) => BodyEncoding::Form,
-            Self::Crm(_) | Self::Kommo(_) => BodyEncoding::Json,
+            #[cfg(any(feature = "crm", feature = "kommo"))]
+            _ => BodyEncoding::Json,
         }
     }
 
@@ -353,7 +382,9 @@ impl Profile {
     pub fn client_auth(&self) -> ClientAuth {
         match self {
             Self::Rfc6749(r) => r.client_auth,
+            #[cfg(feature = "crm")]
             Self::Crm(_) => ClientAuth::Basic,
+            #[cfg(feature = "kommo")]
             Self::Kommo(_) => ClientAuth::Post,
         }
     }
@@ -362,6 +393,7 @@ impl Profile {
     pub fn issuer(&self) -> Option<&str> {
         match self {
             Self::Rfc6749(r) => r.issuer.as_ref().map(Endpoint::as_str),
+            #[cfg(any(feature = "crm", feature = "kommo"))]
             _ => None,
         }
     }

@@ -8,6 +8,8 @@ use heapless::String;
 
 #[cfg(feature = "password-grant")]
 use crate::MAX_PARAM_LEN;
+#[cfg(feature = "device")]
+use crate::MAX_URL_LEN;
 use crate::authorize::{AuthorizationRequest, check_extra};
 #[cfg(feature = "kommo")]
 use crate::callback::validate_referer;
@@ -30,7 +32,7 @@ use crate::token::{
 use crate::token::{DEFAULT_DEVICE_INTERVAL, DeviceCode};
 #[cfg(feature = "password-grant")]
 use crate::token::{MfaToken, MfaType};
-use crate::{MAX_EXTRA_PARAMS, MAX_SCOPE_LEN, MAX_URL_LEN, UnixTime};
+use crate::{MAX_EXTRA_PARAMS, MAX_SCOPE_LEN, UnixTime};
 
 /// Most bytes of extra authorization parameters a session config holds (names and values).
 pub const MAX_EXTRA_LEN: usize = 256;

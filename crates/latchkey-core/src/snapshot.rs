@@ -145,7 +145,9 @@ fn binding(config: &Config) -> [u8; 8] {
     h.update([0]);
     match &config.profile {
         Profile::Rfc6749(r) => h.update(r.token.as_str().as_bytes()),
+        #[cfg(feature = "crm")]
         Profile::Crm(c) => h.update(c.api.as_str().as_bytes()),
+        #[cfg(feature = "kommo")]
         Profile::Kommo(_) => h.update(b"kommo"),
     }
     let d = h.finalize();
