@@ -17,6 +17,11 @@ cargo +stable fmt --all --check
 step "clippy (all targets, -D warnings)"
 cargo +stable clippy --workspace --all-targets --locked -- -D warnings
 cargo +stable clippy -p latchkey-core --all-targets --all-features --locked -- -D warnings
+# The smallest configuration (plain RFC 6749) and each dialect alone must stand on their own.
+for f in "" crm kommo device; do
+  cargo +stable clippy -p latchkey-core --all-targets --no-default-features --features "$f" \
+    --locked -- -D warnings
+done
 
 step "interop peer (oidc-provider, npm ci when needed)"
 scripts/interop-setup.sh
@@ -24,11 +29,14 @@ scripts/interop-setup.sh
 step "tests"
 cargo +stable test --workspace --locked
 cargo +stable test -p latchkey-core --all-features --locked
+# Plain RFC 6749 (what firmware links): unit tests and tests/session_rfc6749_only.rs.
+cargo +stable test -p latchkey-core --no-default-features --lib --tests --locked
 
 step "bare-metal builds (no_std, no alloc)"
 # Every feature that makes sense without an OS: all but `getrandom`.
 BARE_FEATURES=pkce-plain,password-grant,zeroize
 for t in thumbv7em-none-eabihf riscv32imc-unknown-none-elf; do
+  cargo +stable build -p latchkey-core --release --locked --target "$t" --no-default-features
   cargo +stable build -p latchkey-core --release --locked --target "$t"
   cargo +stable build -p latchkey-core --release --locked --target "$t" --features "$BARE_FEATURES"
 done
