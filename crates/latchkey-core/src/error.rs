@@ -211,24 +211,28 @@ impl ErrorKind {
 
     /// The kind of a wire error code; unknown codes are [`ErrorKind::Other`].
     pub fn from_code(code: &str) -> Self {
-        match code {
-            "invalid_request" => Self::InvalidRequest,
-            "invalid_client" => Self::InvalidClient,
-            "invalid_grant" => Self::InvalidGrant,
-            "unauthorized_client" => Self::UnauthorizedClient,
-            "unsupported_grant_type" => Self::UnsupportedGrantType,
-            "invalid_scope" => Self::InvalidScope,
-            "access_denied" => Self::AccessDenied,
-            "unsupported_response_type" => Self::UnsupportedResponseType,
-            "server_error" => Self::ServerError,
-            "temporarily_unavailable" => Self::TemporarilyUnavailable,
-            "authorization_pending" => Self::AuthorizationPending,
-            "slow_down" => Self::SlowDown,
-            "expired_token" => Self::ExpiredToken,
-            "unsupported_token_type" => Self::UnsupportedTokenType,
-            "rate_limit_exceeded" => Self::RateLimitExceeded,
-            _ => Self::Other,
-        }
+        // A scan over the registered kinds' names: smaller than a `match` on the strings.
+        const REGISTERED: [ErrorKind; 15] = [
+            ErrorKind::InvalidRequest,
+            ErrorKind::InvalidClient,
+            ErrorKind::InvalidGrant,
+            ErrorKind::UnauthorizedClient,
+            ErrorKind::UnsupportedGrantType,
+            ErrorKind::InvalidScope,
+            ErrorKind::AccessDenied,
+            ErrorKind::UnsupportedResponseType,
+            ErrorKind::ServerError,
+            ErrorKind::TemporarilyUnavailable,
+            ErrorKind::AuthorizationPending,
+            ErrorKind::SlowDown,
+            ErrorKind::ExpiredToken,
+            ErrorKind::UnsupportedTokenType,
+            ErrorKind::RateLimitExceeded,
+        ];
+        REGISTERED
+            .into_iter()
+            .find(|k| k.as_str() == code)
+            .unwrap_or(Self::Other)
     }
 }
 

@@ -407,60 +407,61 @@ fn decode(s: &[u8], mut sink: impl FnMut(&[u8])) -> Result<(), Error> {
 /// The escape sequence at `s[i]` (a `\`): the character it stands for and the index after
 /// it. Unknown escapes and lone or misordered UTF-16 surrogates are
 /// [`InvalidMessage::BadJsonEscape`]. Never reads past a `"` that is not itself escaped.
-#[inline]
+///
+/// Out of line and returning the crate's `Result`: escapes are rare, and an inlined
+/// `Option` turned into an `Error` inside [`Scanner::string`] slows the hot loop down.
+#[inline(never)]
 fn escape(s: &[u8], i: usize) -> Result<(char, usize), Error> {
-    let c = match s.get(i + 1) {
-        Some(b'"') => '"',
-        Some(b'\\') => '\\',
-        Some(b'/') => '/',
-        Some(b'b') => '\u{8}',
-        Some(b'f') => '\u{c}',
-        Some(b'n') => '\n',
-        Some(b'r') => '\r',
-        Some(b't') => '\t',
-        Some(b'u') => return unicode_escape(s, i + 2),
-        _ => return Err(InvalidMessage::BadJsonEscape.into()),
+    escape_char(s, i).ok_or(InvalidMessage::BadJsonEscape.into())
+}
+
+/// [`escape`] without the error value.
+fn escape_char(s: &[u8], i: usize) -> Option<(char, usize)> {
+    let c = match s.get(i + 1)? {
+        b'"' => '"',
+        b'\\' => '\\',
+        b'/' => '/',
+        b'b' => '\u{8}',
+        b'f' => '\u{c}',
+        b'n' => '\n',
+        b'r' => '\r',
+        b't' => '\t',
+        b'u' => return unicode_escape(s, i + 2),
+        _ => return None,
     };
-    Ok((c, i + 2))
+    Some((c, i + 2))
 }
 
 /// The `XXXX` of a `\uXXXX` at `s[at..]`, with the low half of a surrogate pair.
-fn unicode_escape(s: &[u8], at: usize) -> Result<(char, usize), Error> {
+fn unicode_escape(s: &[u8], at: usize) -> Option<(char, usize)> {
     let hi = hex4(s, at)?;
     let mut end = at + 4;
     let code = match hi {
         0xD800..=0xDBFF => {
             // A high surrogate must be followed by `\u` + a low surrogate.
-            if s.get(end) != Some(&b'\\') || s.get(end + 1) != Some(&b'u') {
-                return Err(InvalidMessage::BadJsonEscape.into());
+            if s.get(end..end + 2)? != b"\\u" {
+                return None;
             }
             let lo = hex4(s, end + 2)?;
             if !(0xDC00..=0xDFFF).contains(&lo) {
-                return Err(InvalidMessage::BadJsonEscape.into());
+                return None;
             }
             end += 6;
             0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
         }
-        0xDC00..=0xDFFF => return Err(InvalidMessage::BadJsonEscape.into()),
         _ => hi,
     };
-    let c = char::from_u32(code).ok_or(InvalidMessage::BadJsonEscape)?;
-    Ok((c, end))
+    // `from_u32` refuses a lone low surrogate.
+    Some((char::from_u32(code)?, end))
 }
 
-fn hex4(s: &[u8], at: usize) -> Result<u32, Error> {
-    let digits = s.get(at..at + 4).ok_or(InvalidMessage::BadJsonEscape)?;
+fn hex4(s: &[u8], at: usize) -> Option<u32> {
+    let digits = s.get(at..at + 4)?;
     let mut v = 0u32;
     for &d in digits {
-        let n = match d {
-            b'0'..=b'9' => d - b'0',
-            b'a'..=b'f' => d - b'a' + 10,
-            b'A'..=b'F' => d - b'A' + 10,
-            _ => return Err(InvalidMessage::BadJsonEscape.into()),
-        };
-        v = (v << 4) | u32::from(n);
+        v = (v << 4) | char::from(d).to_digit(16)?;
     }
-    Ok(v)
+    Some(v)
 }
 
 /// Whether a byte inside a JSON string needs a closer look: the closing quote, an escape,
@@ -548,7 +549,10 @@ impl<'a> Scanner<'a> {
 
     /// The string at `pos` (its opening quote), validated in one pass: escapes are decoded
     /// as they are met (and written to `out`, when given), raw control characters rejected.
-    /// With `out`, the result carries the decoded [`Text`].
+    /// With `out`, the result carries the decoded [`Text`]. Inlined into [`visit`]'s hot
+    /// loop: out of line, its result comes back through memory, which made the
+    /// token-response benchmark about 1.7× slower. Nested and unwanted strings share one
+    /// out-of-line copy, [`Scanner::skip_string`].
     #[inline(always)]
     fn string(&mut self, mut out: Option<&mut Scratch<'a>>) -> Result<Str<'a>, Error> {
         let bytes = self.text.as_bytes();
@@ -605,6 +609,13 @@ impl<'a> Scanner<'a> {
         Ok(Str { raw, escaped, text })
     }
 
+    /// A string that is only validated (nested or unwanted): one shared copy of
+    /// [`Scanner::string`] without decoding.
+    #[inline(never)]
+    fn skip_string(&mut self) -> Result<&'a str, Error> {
+        self.string(None).map(|s| s.raw)
+    }
+
     fn number(&mut self) -> Result<&'a str, Error> {
         let start = self.pos;
         self.eat(b'-');
@@ -653,7 +664,7 @@ impl<'a> Scanner<'a> {
     /// One value at `pos`; nested objects and arrays are validated and skipped.
     fn value(&mut self) -> Result<Value<'a>, Error> {
         match self.peek() {
-            Some(b'"') => self.string(None).map(|s| Value::String(s.raw)),
+            Some(b'"') => self.skip_string().map(Value::String),
             Some(b'-' | b'0'..=b'9') => self.number().map(Value::Number),
             Some(b't') => self.literal("true").map(|()| Value::Bool(true)),
             Some(b'f') => self.literal("false").map(|()| Value::Bool(false)),
@@ -737,7 +748,7 @@ impl<'a> Scanner<'a> {
         if self.peek() != Some(b'"') {
             return Err(bad());
         }
-        self.string(None)?;
+        self.skip_string()?;
         self.ws();
         if self.eat(b':') { Ok(()) } else { Err(bad()) }
     }

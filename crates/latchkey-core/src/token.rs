@@ -56,10 +56,10 @@
 
 use core::fmt;
 
-use heapless::{String, Vec};
+use heapless::String;
 
 use crate::callback::{AuthorizationCode, KommoAccount};
-use crate::client::Client;
+use crate::client::{Client, ClientSecret};
 use crate::encode::{Writer, write_with};
 use crate::error::{
     ApiMisuse, Capacity, CheckFailed, Error, ErrorKind, InvalidMessage, ServerError,
@@ -341,36 +341,19 @@ impl<'a> TokenRequest<'a> {
         verifier: CodeVerifier,
         buf: &'b mut [u8],
     ) -> Result<Request<'b>, Error> {
-        let code = code.secret();
-        let v = verifier.secret();
-        let redirect = self.client.redirect_uri();
+        let mut params = [
+            ("grant_type", "authorization_code"),
+            ("code", code.secret()),
+            ("redirect_uri", self.client.redirect_uri()),
+            ("code_verifier", verifier.secret()),
+        ];
+        // An empty name leaves the parameter out (see `write_body`).
         match self.profile {
-            Profile::Rfc6749(_) => self.token_grant(
-                buf,
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", code),
-                    ("redirect_uri", redirect),
-                    ("code_verifier", v),
-                ],
-            ),
-            Profile::Crm(_) => self.token_grant(
-                buf,
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", code),
-                    ("code_verifier", v),
-                ],
-            ),
-            Profile::Kommo(_) => self.kommo_grant(
-                buf,
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", code),
-                    ("redirect_uri", redirect),
-                ],
-            ),
+            Profile::Rfc6749(_) => {}
+            Profile::Crm(_) => params[2].0 = "",
+            Profile::Kommo(_) => params[3].0 = "",
         }
+        self.token_grant(buf, &params)
     }
 
     /// The refresh token grant (RFC 6749 §6). The refresh token is consumed: servers that
@@ -384,21 +367,20 @@ impl<'a> TokenRequest<'a> {
         refresh: RefreshToken<N>,
         buf: &'b mut [u8],
     ) -> Result<Request<'b>, Error> {
-        let r = refresh.secret();
-        match self.profile {
-            Profile::Rfc6749(_) | Profile::Crm(_) => self.token_grant(
-                buf,
-                &[("grant_type", "refresh_token"), ("refresh_token", r)],
-            ),
-            Profile::Kommo(_) => self.kommo_grant(
-                buf,
-                &[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", r),
-                    ("redirect_uri", self.client.redirect_uri()),
-                ],
-            ),
+        self.refresh_with(refresh.secret(), buf)
+    }
+
+    /// [`TokenRequest::refresh`] for any capacity `N`.
+    fn refresh_with<'b>(&self, refresh: &str, buf: &'b mut [u8]) -> Result<Request<'b>, Error> {
+        let mut params = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("redirect_uri", self.client.redirect_uri()),
+        ];
+        if !matches!(self.profile, Profile::Kommo(_)) {
+            params[2].0 = "";
         }
+        self.token_grant(buf, &params)
     }
 
     /// Revokes a refresh token (and, on most servers, its grant).
@@ -415,29 +397,31 @@ impl<'a> TokenRequest<'a> {
         refresh: &RefreshToken<N>,
         buf: &'b mut [u8],
     ) -> Result<Request<'b>, Error> {
-        let r = refresh.secret();
-        match self.profile {
+        self.revoke_with(refresh.secret(), buf)
+    }
+
+    /// [`TokenRequest::revoke`] for any capacity `N`.
+    fn revoke_with<'b>(&self, refresh: &str, buf: &'b mut [u8]) -> Result<Request<'b>, Error> {
+        let (url, params) = match self.profile {
             Profile::Rfc6749(p) => {
                 let url = p
                     .revocation
                     .as_ref()
                     .ok_or(ApiMisuse::NoEndpoint("revocation"))?;
-                let url = Url::plain(url.as_str());
-                self.send(
-                    buf,
-                    url,
-                    &[("token", r), ("token_type_hint", "refresh_token")],
-                    &[],
+                (
+                    Url::plain(url.as_str()),
+                    [("token", refresh), ("token_type_hint", "refresh_token")],
                 )
             }
-            Profile::Crm(c) => self.send(
-                buf,
+            Profile::Crm(c) => (
                 Url::path(c.api.base(), "/oauth/revoke"),
-                &[("refresh_token", r)],
-                &[],
+                [("refresh_token", refresh), ("", "")],
             ),
-            Profile::Kommo(_) => Err(ApiMisuse::NoEndpoint("revocation (Kommo has none)").into()),
-        }
+            Profile::Kommo(_) => {
+                return Err(ApiMisuse::NoEndpoint("revocation (Kommo has none)").into());
+            }
+        };
+        self.send(buf, url, &params, false)
     }
 
     /// The client credentials grant (RFC 6749 §4.4): `grant_type=client_credentials` and the
@@ -450,18 +434,8 @@ impl<'a> TokenRequest<'a> {
         if self.client.secret().is_none() {
             return Err(ApiMisuse::NoClientSecret.into());
         }
-        let scope = self.client.scope();
-        let scope_param: &[(&str, &str)] = if scope.is_empty() {
-            &[]
-        } else {
-            &[("scope", scope)]
-        };
-        self.send(
-            buf,
-            Url::plain(p.token.as_str()),
-            &[("grant_type", "client_credentials")],
-            scope_param,
-        )
+        let params = [("grant_type", "client_credentials"), self.scope_param()];
+        self.send(buf, Url::plain(p.token.as_str()), &params, false)
     }
 
     /// The RFC 8628 §3.1 device authorization request: form `client_id=…&scope=…` (scope
@@ -475,14 +449,8 @@ impl<'a> TokenRequest<'a> {
             .device_authorization
             .as_ref()
             .ok_or(ApiMisuse::NoEndpoint("device authorization"))?;
-        let scope = self.client.scope();
-        let scope_param: &[(&str, &str)] = if scope.is_empty() {
-            &[]
-        } else {
-            &[("scope", scope)]
-        };
         // The client identifies itself first, as in RFC 8628 §3.1's example.
-        self.send_auth_first(buf, Url::plain(url.as_str()), scope_param)
+        self.send(buf, Url::plain(url.as_str()), &[self.scope_param()], true)
     }
 
     /// The RFC 8628 §3.4 device access token request: form
@@ -494,111 +462,80 @@ impl<'a> TokenRequest<'a> {
         device_code: &DeviceCode<N>,
         buf: &'b mut [u8],
     ) -> Result<Request<'b>, Error> {
+        self.device_token_with(device_code.secret(), buf)
+    }
+
+    /// [`TokenRequest::device_token`] for any capacity `N`.
+    fn device_token_with<'b>(&self, code: &str, buf: &'b mut [u8]) -> Result<Request<'b>, Error> {
         if !matches!(self.profile, Profile::Rfc6749(_)) {
             return Err(ApiMisuse::NoEndpoint("device grant (RFC 6749 only)").into());
         }
         self.token_grant(
             buf,
-            &[
-                ("grant_type", DEVICE_CODE_GRANT),
-                ("device_code", device_code.secret()),
-            ],
+            &[("grant_type", DEVICE_CODE_GRANT), ("device_code", code)],
         )
     }
 
-    /// A request to the token endpoint with `params` followed by the client authentication.
+    /// The client's `scope` parameter, left out (empty name) when the scope is empty.
+    fn scope_param(&self) -> (&'a str, &'a str) {
+        let scope = self.client.scope();
+        (if scope.is_empty() { "" } else { "scope" }, scope)
+    }
+
+    /// A request to the token endpoint (the profile's, or the Kommo account's) with
+    /// `params` and the client authentication: last, or first for Kommo (protocol.md §3.2).
     fn token_grant<'b>(
         &self,
         buf: &'b mut [u8],
         params: &[(&str, &str)],
     ) -> Result<Request<'b>, Error> {
-        let url = match self.profile {
-            Profile::Rfc6749(p) => Url::plain(p.token.as_str()),
-            Profile::Crm(c) => Url::path(c.api.base(), "/oauth/token"),
-            Profile::Kommo(_) => return Err(ApiMisuse::NoEndpoint("Kommo token").into()),
+        let url = match (self.profile, self.account) {
+            (Profile::Rfc6749(p), _) => Url::plain(p.token.as_str()),
+            (Profile::Crm(c), _) => Url::path(c.api.base(), "/oauth/token"),
+            (Profile::Kommo(_), Some(account)) => Url::kommo(account.host()),
+            // Unreachable through the constructors: `kommo` always sets the account.
+            (Profile::Kommo(_), None) => {
+                return Err(ApiMisuse::NoEndpoint("Kommo token (needs a KommoAccount)").into());
+            }
         };
-        self.send(buf, url, params, &[])
+        self.send(buf, url, params, self.account.is_some())
     }
 
-    /// A Kommo token request: client id and secret first in the JSON body (§3.2).
-    fn kommo_grant<'b>(
-        &self,
-        buf: &'b mut [u8],
-        params: &[(&str, &str)],
-    ) -> Result<Request<'b>, Error> {
-        let (Some(account), Some(secret)) = (self.account, self.client.secret()) else {
-            // Unreachable through the constructors: `kommo` checks both.
-            return Err(ApiMisuse::NoClientSecret.into());
-        };
-        let auth = [
-            ("client_id", self.client.id()),
-            ("client_secret", secret.secret()),
-        ];
-        build(
-            buf,
-            BodyEncoding::Json,
-            Url::kommo(account.host()),
-            None,
-            &[&auth, params],
-        )
-    }
-
-    /// Client authentication per profile, then `params`, then `tail`.
+    /// The one request writer behind every builder: `params` to `url` as the profile's
+    /// body encoding, with the client authenticated as the profile says — an
+    /// `Authorization: Basic` header, or `client_id` (and `client_secret`) in the body,
+    /// before `params` when `auth_first`, else after them.
+    #[inline(never)]
     fn send<'b>(
         &self,
         buf: &'b mut [u8],
         url: Url<'_>,
         params: &[(&str, &str)],
-        tail: &[(&str, &str)],
+        auth_first: bool,
     ) -> Result<Request<'b>, Error> {
-        let (basic, auth_params) = self.client_auth()?;
-        let n = auth_params.len();
-        build(
-            buf,
-            self.profile.body_encoding(),
-            url,
-            basic.as_ref().map(|b| b.as_bytes()),
-            &[params, tail, &auth_params[..n]],
-        )
-    }
-
-    fn send_auth_first<'b>(
-        &self,
-        buf: &'b mut [u8],
-        url: Url<'_>,
-        params: &[(&str, &str)],
-    ) -> Result<Request<'b>, Error> {
-        let (basic, auth_params) = self.client_auth()?;
-        build(
-            buf,
-            self.profile.body_encoding(),
-            url,
-            basic.as_ref().map(|b| b.as_bytes()),
-            &[&auth_params[..], params],
-        )
-    }
-
-    /// The Basic credentials (form-encoded `id:secret`, not yet base64) or the body
-    /// parameters that authenticate this client.
-    fn client_auth(&self) -> Result<ClientAuthParts<'a>, Error> {
-        let mut params = Vec::new();
         let id = self.client.id();
-        let auth = match self.client.secret() {
-            None => ClientAuth::None,
-            Some(_) => self.profile.client_auth(),
-        };
+        let secret = self.client.secret().map(ClientSecret::secret);
+        let mut auth = [
+            ("client_id", id),
+            ("client_secret", secret.unwrap_or_default()),
+        ];
+        let creds;
         let mut basic = None;
-        match (auth, self.client.secret()) {
-            (ClientAuth::Basic, Some(secret)) => {
-                basic = Some(BasicCredentials::new(id, secret.secret())?);
+        match (secret, self.profile.client_auth()) {
+            (Some(secret), ClientAuth::Basic) => {
+                creds = BasicCredentials::new(id, secret)?;
+                basic = Some(creds.as_bytes());
+                auth = [("", ""); 2];
             }
-            (ClientAuth::Post, Some(secret)) => {
-                push(&mut params, ("client_id", id))?;
-                push(&mut params, ("client_secret", secret.secret()))?;
-            }
-            _ => push(&mut params, ("client_id", id))?,
+            (Some(_), ClientAuth::Post) => {}
+            _ => auth[1].0 = "",
         }
-        Ok((basic, params))
+        let groups = if auth_first {
+            [&auth[..], params]
+        } else {
+            [params, &auth[..]]
+        };
+        build(buf, self.profile.body_encoding(), url, basic, &groups)
     }
 }
 
@@ -729,17 +666,8 @@ impl TokenRequest<'_> {
         if self.client.secret().is_none() {
             return Err(ApiMisuse::NoClientSecret.into());
         }
-        self.send(buf, Url::path(c.api.base(), path), params, &[])
+        self.send(buf, Url::path(c.api.base(), path), params, false)
     }
-}
-
-/// How a request authenticates the client: Basic credentials and/or body parameters.
-type ClientAuthParts<'a> = (Option<BasicCredentials>, Vec<(&'a str, &'a str), 2>);
-
-fn push<'a>(v: &mut Vec<(&'a str, &'a str), 2>, p: (&'a str, &'a str)) -> Result<(), Error> {
-    // Never more than two client-authentication parameters.
-    v.push(p)
-        .map_err(|_| ApiMisuse::BadConfig("client authentication").into())
 }
 
 /// A URL as up to three parts written back to back.
@@ -838,6 +766,10 @@ fn write_body(w: &mut Writer<'_>, enc: BodyEncoding, groups: &[&[(&str, &str)]])
         w.str("{");
     }
     for &(name, value) in groups.iter().flat_map(|g| g.iter()) {
+        // An empty name marks a parameter the request leaves out.
+        if name.is_empty() {
+            continue;
+        }
         match enc {
             BodyEncoding::Form => {
                 if !first {
@@ -1235,15 +1167,8 @@ pub fn parse_token_response<'b>(
     scratch: &'b mut [u8],
 ) -> Result<TokenReply<'b>, Error> {
     resp.check()?;
-    let mut s = Scratch::new(scratch);
     if !is_success(resp.status) {
-        let fields = match error_fields(resp, TOKEN_ERROR_TEXT, &mut s)? {
-            Some(f) => f,
-            None => return Err(ServerMisbehaved::UnexpectedStatus(resp.status).into()),
-        };
-        let error = error_response(&fields, resp.status)?;
-        let mfa_token = fields.token(F::MfaToken)?;
-        s.finish()?;
+        let (error, mfa_token) = error_reply(resp, scratch, TOKEN_ERROR_TEXT)?;
         return Ok(match mfa_token {
             Some(mfa_token) => TokenReply::MfaRequired(MfaRequired {
                 mfa_token,
@@ -1254,22 +1179,17 @@ pub fn parse_token_response<'b>(
             None => TokenReply::Error(error),
         });
     }
-    if resp.status != 200 {
-        return Err(ServerMisbehaved::UnexpectedStatus(resp.status).into());
-    }
-    let mut fields = Fields::new(TOKEN_TEXT);
-    fields.collect(resp.body, &mut s)?;
-    if fields.get(F::Error).is_some() {
-        return Err(ServerMisbehaved::ErrorInSuccess.into());
-    }
-    let access_token = fields.token(F::AccessToken)?;
-    let mfa_token = fields.token(F::MfaToken)?;
-    let token_type = fields.text(F::TokenType)?;
-    let refresh_token = fields.token(F::RefreshToken)?;
-    let scope = fields.text(F::Scope)?;
-    let description = fields.text(F::ErrorDescription)?;
-    let expires_in = fields.number(F::ExpiresIn)?;
-    s.finish()?;
+    let mut t = [None; TOKEN_TEXT.len()];
+    let mut n = [None];
+    success_reply(resp, scratch, TOKEN_TEXT, &mut t, &[F::ExpiresIn], &mut n)?;
+    let [
+        access_token,
+        mfa_token,
+        token_type,
+        refresh_token,
+        scope,
+        description,
+    ] = t;
     let Some(access_token) = access_token else {
         return match mfa_token {
             Some(mfa_token) => Ok(TokenReply::MfaRequired(MfaRequired {
@@ -1285,7 +1205,7 @@ pub fn parse_token_response<'b>(
     Ok(TokenReply::Token(TokenResponse {
         access_token,
         token_type,
-        expires_in,
+        expires_in: n[0],
         refresh_token,
         scope,
     }))
@@ -1300,25 +1220,34 @@ pub fn parse_device_authorization_response<'b>(
     resp: Response<'b>,
     scratch: &'b mut [u8],
 ) -> Result<Reply<'b, DeviceAuthorizationResponse<'b>>, Error> {
-    let (fields, s) = match success_fields(resp, scratch, DEVICE_TEXT)? {
-        Ok(f) => f,
-        Err(e) => return Ok(Reply::Error(e)),
-    };
-    let device_code = fields.token(F::DeviceCode)?;
-    let user_code = fields.text(F::UserCode)?;
-    let verification_uri = fields.text(F::VerificationUri)?;
-    let verification_uri_complete = fields.text(F::VerificationUriComplete)?;
-    let expires_in = fields.number(F::ExpiresIn)?;
-    let interval = fields.number(F::Interval)?;
-    s.finish()?;
+    resp.check()?;
+    if !is_success(resp.status) {
+        return Ok(Reply::Error(error_reply(resp, scratch, ERROR_TEXT)?.0));
+    }
+    let mut t = [None; DEVICE_TEXT.len()];
+    let mut n = [None; 2];
+    success_reply(
+        resp,
+        scratch,
+        DEVICE_TEXT,
+        &mut t,
+        &[F::ExpiresIn, F::Interval],
+        &mut n,
+    )?;
+    let [
+        device_code,
+        user_code,
+        verification_uri,
+        verification_uri_complete,
+    ] = t;
     let missing = |f: F| ServerMisbehaved::MissingField(f.name());
     Ok(Reply::Success(DeviceAuthorizationResponse {
         device_code: device_code.ok_or(missing(F::DeviceCode))?,
         user_code: user_code.ok_or(missing(F::UserCode))?,
         verification_uri: verification_uri.ok_or(missing(F::VerificationUri))?,
         verification_uri_complete,
-        expires_in: expires_in.ok_or(missing(F::ExpiresIn))?,
-        interval: interval.unwrap_or(DEFAULT_DEVICE_INTERVAL),
+        expires_in: n[0].ok_or(missing(F::ExpiresIn))?,
+        interval: n[1].unwrap_or(DEFAULT_DEVICE_INTERVAL),
     }))
 }
 
@@ -1328,14 +1257,14 @@ pub fn parse_mfa_secret_response<'b>(
     resp: Response<'b>,
     scratch: &'b mut [u8],
 ) -> Result<Reply<'b, MfaSecretResponse<'b>>, Error> {
-    let (fields, s) = match success_fields(resp, scratch, &[F::MfaSecret])? {
-        Ok(f) => f,
-        Err(e) => return Ok(Reply::Error(e)),
-    };
-    let mfa_secret = fields.token(F::MfaSecret)?;
-    s.finish()?;
+    resp.check()?;
+    if !is_success(resp.status) {
+        return Ok(Reply::Error(error_reply(resp, scratch, ERROR_TEXT)?.0));
+    }
+    let mut t = [None];
+    success_reply(resp, scratch, MFA_SECRET_TEXT, &mut t, &[], &mut [])?;
     Ok(Reply::Success(MfaSecretResponse {
-        mfa_secret: mfa_secret.ok_or(ServerMisbehaved::MissingField("mfa_secret"))?,
+        mfa_secret: t[0].ok_or(ServerMisbehaved::MissingField("mfa_secret"))?,
     }))
 }
 
@@ -1363,7 +1292,7 @@ pub fn parse_ack_response<'b>(
         }
         return Ok(Reply::Success(()));
     }
-    Ok(Reply::Error(required_error(resp, scratch)?))
+    Ok(Reply::Error(error_reply(resp, scratch, ERROR_TEXT)?.0))
 }
 
 /// Parses a revocation response (RFC 7009 §2.2, CRM `/oauth/revoke`).
@@ -1384,89 +1313,79 @@ pub fn parse_revocation_response<'b>(
     if resp.status == 503 {
         return Ok(RevocationReply::Unavailable { retry_after });
     }
-    Ok(RevocationReply::Error(required_error(resp, scratch)?))
+    Ok(RevocationReply::Error(
+        error_reply(resp, scratch, ERROR_TEXT)?.0,
+    ))
 }
 
 fn is_success(status: u16) -> bool {
     (200..300).contains(&status)
 }
 
-/// For a response that must be `200` + JSON: its fields (with the strings in `want`
-/// decoded) and the scratch to finish, or its error response.
-#[allow(clippy::type_complexity)] // reason: a private helper; the tuple is used at once
-fn success_fields<'b>(
+/// Reads a `2xx` answer that must be `200` + a JSON object without `error` (TOK-4): the
+/// strings `texts` into `t` and then the numbers `nums` into `n`, each in order (so the
+/// first failing member decides the error), and finishes the scratch.
+#[inline(never)]
+fn success_reply<'b>(
     resp: Response<'b>,
     scratch: &'b mut [u8],
-    want: &[F],
-) -> Result<Result<(Fields<'b>, Scratch<'b>), ErrorResponse<'b>>, Error> {
-    resp.check()?;
-    if !is_success(resp.status) {
-        return Ok(Err(required_error(resp, scratch)?));
-    }
+    texts: &[F],
+    t: &mut [Option<&'b str>],
+    nums: &[F],
+    n: &mut [Option<u64>],
+) -> Result<(), Error> {
     if resp.status != 200 {
         return Err(ServerMisbehaved::UnexpectedStatus(resp.status).into());
     }
     let mut s = Scratch::new(scratch);
-    let mut fields = Fields::new(want);
+    let mut fields = Fields::new(texts);
     fields.collect(resp.body, &mut s)?;
     if fields.get(F::Error).is_some() {
         return Err(ServerMisbehaved::ErrorInSuccess.into());
     }
-    Ok(Ok((fields, s)))
+    fields.read(texts, t)?;
+    for (&f, n) in nums.iter().zip(n) {
+        *n = fields.number(f)?;
+    }
+    s.finish()
 }
 
-/// The error response of a non-2xx answer, or [`ServerMisbehaved::UnexpectedStatus`].
-fn required_error<'b>(
+/// Reads a non-2xx answer: its error response (the strings of `want`, [`ERROR_TEXT`]
+/// possibly followed by `mfa_token`, read in order) and the `mfa_token` if `want` has it.
+/// A body that is not a JSON object with a string `error` (an HTML 502 page, say) is
+/// [`ServerMisbehaved::UnexpectedStatus`]; duplicates and oversize nesting still fail.
+#[inline(never)]
+fn error_reply<'b>(
     resp: Response<'b>,
     scratch: &'b mut [u8],
-) -> Result<ErrorResponse<'b>, Error> {
-    let mut s = Scratch::new(scratch);
-    let Some(fields) = error_fields(resp, ERROR_TEXT, &mut s)? else {
-        return Err(ServerMisbehaved::UnexpectedStatus(resp.status).into());
-    };
-    let e = error_response(&fields, resp.status)?;
-    s.finish()?;
-    Ok(e)
-}
-
-/// The fields of a non-2xx body if it is a JSON object with a string `error`; `None` if it
-/// is anything else (not JSON at all, say). Duplicates and oversize nesting still fail.
-fn error_fields<'b>(
-    resp: Response<'b>,
     want: &[F],
-    s: &mut Scratch<'b>,
-) -> Result<Option<Fields<'b>>, Error> {
-    if !(400..600).contains(&resp.status) {
-        return Err(ServerMisbehaved::UnexpectedStatus(resp.status).into());
+) -> Result<(ErrorResponse<'b>, Option<&'b str>), Error> {
+    let status = resp.status;
+    let unexpected = ServerMisbehaved::UnexpectedStatus(status).into();
+    if !(400..600).contains(&status) {
+        return Err(unexpected);
     }
+    let mut s = Scratch::new(scratch);
     let mut fields = Fields::new(want);
-    match fields.collect(resp.body, s) {
-        Ok(()) if matches!(fields.get(F::Error), Some(Value::String(_))) => Ok(Some(fields)),
-        Ok(_) => Ok(None),
+    match fields.collect(resp.body, &mut s) {
+        Ok(()) if matches!(fields.get(F::Error), Some(Value::String(_))) => {}
         Err(
             e @ (Error::InvalidMessage(InvalidMessage::Duplicate(_))
             | Error::CapacityExceeded { .. }),
-        ) => Err(e),
-        Err(_) => Ok(None),
+        ) => return Err(e),
+        _ => return Err(unexpected),
     }
-}
-
-fn error_response<'b>(fields: &Fields<'b>, status: u16) -> Result<ErrorResponse<'b>, Error> {
-    let code = fields.text(F::Error)?.unwrap_or_default();
-    // RFC 6749 §5.2: error codes are printable ASCII other than `"` and `\`.
-    if !code.is_empty()
-        && !code
-            .bytes()
-            .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
-    {
-        return Err(InvalidMessage::BadValue("error").into());
-    }
-    Ok(ErrorResponse {
-        code: ErrorCode::from_code(code),
-        description: fields.text(F::ErrorDescription)?,
-        uri: fields.text(F::ErrorUri)?,
+    let mut t = [None; TOKEN_ERROR_TEXT.len()];
+    fields.read(want, &mut t)?;
+    s.finish()?;
+    let [code, description, uri, mfa_token] = t;
+    let error = ErrorResponse {
+        code: ErrorCode::from_code(code.unwrap_or_default()),
+        description,
+        uri,
         status,
-    })
+    };
+    Ok((error, mfa_token))
 }
 
 /// The strings each parser reads, decoded during the scan (and only those, so the scratch
@@ -1487,6 +1406,13 @@ const DEVICE_TEXT: &[F] = &[
     F::VerificationUri,
     F::VerificationUriComplete,
 ];
+const MFA_SECRET_TEXT: &[F] = &[F::MfaSecret];
+/// The members [`Fields::read`] reads as tokens ([`Fields::token`]), the others as text.
+const TOKENS: u16 = F::AccessToken.bit()
+    | F::MfaToken.bit()
+    | F::RefreshToken.bit()
+    | F::DeviceCode.bit()
+    | F::MfaSecret.bit();
 
 /// The members any parser here reads. Each may appear once (TOK-8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1509,7 +1435,7 @@ enum F {
 }
 
 const FIELD_COUNT: usize = 15;
-#[cfg(test)]
+/// Every member, in declaration order (`ALL[f as usize] == f`).
 const ALL: [F; FIELD_COUNT] = [
     F::AccessToken,
     F::TokenType,
@@ -1527,53 +1453,38 @@ const ALL: [F; FIELD_COUNT] = [
     F::VerificationUriComplete,
     F::Interval,
 ];
+/// The wire name of each member, indexed by `F as usize`.
+const NAMES: [&str; FIELD_COUNT] = [
+    "access_token",
+    "token_type",
+    "expires_in",
+    "refresh_token",
+    "scope",
+    "error",
+    "error_description",
+    "error_uri",
+    "mfa_token",
+    "mfa_secret",
+    "device_code",
+    "user_code",
+    "verification_uri",
+    "verification_uri_complete",
+    "interval",
+];
 
 impl F {
     fn name(self) -> &'static str {
-        match self {
-            Self::AccessToken => "access_token",
-            Self::TokenType => "token_type",
-            Self::ExpiresIn => "expires_in",
-            Self::RefreshToken => "refresh_token",
-            Self::Scope => "scope",
-            Self::Error => "error",
-            Self::ErrorDescription => "error_description",
-            Self::ErrorUri => "error_uri",
-            Self::MfaToken => "mfa_token",
-            Self::MfaSecret => "mfa_secret",
-            Self::DeviceCode => "device_code",
-            Self::UserCode => "user_code",
-            Self::VerificationUri => "verification_uri",
-            Self::VerificationUriComplete => "verification_uri_complete",
-            Self::Interval => "interval",
-        }
+        NAMES[self as usize]
     }
 
-    /// The member a decoded name stands for.
-    #[inline]
+    /// The member a decoded name stands for (a table scan: smaller than a `match`).
     fn from_name(name: &str) -> Option<Self> {
-        Some(match name {
-            "access_token" => Self::AccessToken,
-            "token_type" => Self::TokenType,
-            "expires_in" => Self::ExpiresIn,
-            "refresh_token" => Self::RefreshToken,
-            "scope" => Self::Scope,
-            "error" => Self::Error,
-            "error_description" => Self::ErrorDescription,
-            "error_uri" => Self::ErrorUri,
-            "mfa_token" => Self::MfaToken,
-            "mfa_secret" => Self::MfaSecret,
-            "device_code" => Self::DeviceCode,
-            "user_code" => Self::UserCode,
-            "verification_uri" => Self::VerificationUri,
-            "verification_uri_complete" => Self::VerificationUriComplete,
-            "interval" => Self::Interval,
-            _ => return None,
-        })
+        let i = NAMES.iter().position(|n| *n == name)?;
+        ALL.get(i).copied()
     }
 
     /// This member's bit in [`Fields::want`].
-    fn bit(self) -> u16 {
+    const fn bit(self) -> u16 {
         const _: () = assert!(FIELD_COUNT <= u16::BITS as usize);
         1 << self as u16
     }
@@ -1641,6 +1552,28 @@ impl<'b> Fields<'b> {
 
     fn get(&self, f: F) -> Option<Value<'b>> {
         self.slots[f as usize].map(|m| m.value)
+    }
+
+    /// Reads `fs` in order into `out`: tokens ([`TOKENS`]) with [`Fields::token`], other
+    /// strings with [`Fields::text`]. An `error` code must be printable ASCII other than `"`
+    /// and `\` (RFC 6749 §5.2), else [`InvalidMessage::BadValue`].
+    fn read(&self, fs: &[F], out: &mut [Option<&'b str>]) -> Result<(), Error> {
+        for (&f, o) in fs.iter().zip(out) {
+            *o = if TOKENS & f.bit() != 0 {
+                self.token(f)?
+            } else {
+                self.text(f)?
+            };
+            if f == F::Error
+                && !o
+                    .unwrap_or_default()
+                    .bytes()
+                    .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+            {
+                return Err(InvalidMessage::BadValue("error").into());
+            }
+        }
+        Ok(())
     }
 
     /// A string member, decoded; `null` or absent is `None`; another type is
