@@ -1036,6 +1036,7 @@ mod tests {
     use super::*;
     use crate::encode::form_decode;
 
+    #[cfg(feature = "kommo")]
     #[test]
     fn s_ref_1_validate_host_labels() {
         for ok in [

@@ -35,6 +35,7 @@ use crate::error::{Capacity, Error, InvalidMessage};
 /// characters (RFC 8259 §7 requires them escaped) are [`InvalidMessage::BadJsonEscape`] /
 /// [`InvalidMessage::ControlCharacter`]. When the decoded text does not fit, nothing is
 /// written and [`Error::BufferTooSmall`] carries the exact length.
+#[cfg(feature = "crm")]
 pub(crate) fn unescape<'b>(escaped: &str, out: &'b mut [u8]) -> Result<&'b str, Error> {
     let required = unescaped_len(escaped)?;
     let Some(dst) = out.get_mut(..required) else {
@@ -47,6 +48,7 @@ pub(crate) fn unescape<'b>(escaped: &str, out: &'b mut [u8]) -> Result<&'b str, 
 
 /// The length in bytes of the decoded form of a JSON string body; validates it like
 /// [`unescape`].
+#[cfg(feature = "crm")]
 pub(crate) fn unescaped_len(escaped: &str) -> Result<usize, Error> {
     let mut n = 0usize;
     decode(escaped.as_bytes(), |chunk| n += chunk.len())?;
@@ -55,6 +57,7 @@ pub(crate) fn unescaped_len(escaped: &str) -> Result<usize, Error> {
 
 /// Whether the JSON string body `escaped` decodes to exactly `name` (for member names; never
 /// fails: an invalid escape simply does not match).
+#[cfg(feature = "crm")]
 pub(crate) fn decodes_to(escaped: &str, name: &str) -> bool {
     if !escaped.contains('\\') {
         return escaped == name;
@@ -119,9 +122,11 @@ pub(crate) enum Value<'a> {
 }
 
 /// A member name with its escapes still in; compare with [`Key::is`].
+#[cfg(feature = "crm")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Key<'a>(pub(crate) &'a str);
 
+#[cfg(feature = "crm")]
 impl Key<'_> {
     /// Whether the name decodes to exactly `name` (so `"access\u005ftoken"` is
     /// `access_token`, as any other JSON parser would see it).
@@ -143,6 +148,7 @@ pub(crate) struct Name<'a> {
 
 impl<'a> Name<'a> {
     /// The raw name (escapes still in).
+    #[cfg(feature = "crm")]
     pub(crate) fn raw(&self) -> &'a str {
         self.raw
     }
@@ -311,6 +317,7 @@ pub(crate) fn visit<'a, V: Visit<'a>>(
 
 /// Validates `body` like [`visit`] and calls `f` for each top-level member in order, with
 /// its raw name and value; decodes nothing.
+#[cfg(feature = "crm")]
 pub(crate) fn members<'a, F>(body: &'a [u8], mut f: F) -> Result<(), Error>
 where
     F: FnMut(Key<'a>, Value<'a>) -> Result<(), Error>,
@@ -320,6 +327,7 @@ where
 
 /// Like [`members`], and also hands `f` each value's raw JSON text (e.g. a nested object,
 /// to scan with [`members`] in turn; it is already validated).
+#[cfg(feature = "crm")]
 pub(crate) fn members_with_raw<'a, F>(body: &'a [u8], f: F) -> Result<(), Error>
 where
     F: FnMut(Key<'a>, Value<'a>, &'a [u8]) -> Result<(), Error>,
@@ -754,7 +762,7 @@ impl<'a> Scanner<'a> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "crm"))] // reason: the tests use the postMessage helpers
 #[allow(clippy::unwrap_used, clippy::expect_used)] // reason: tests
 mod tests {
     use super::*;

@@ -124,7 +124,8 @@ impl Endpoint {
         &self.0
     }
 
-    /// The URL without a trailing `/`, for appending paths.
+    /// The URL without a trailing `/`, for appending paths (the CRM's hosts).
+    #[cfg(feature = "crm")]
     pub(crate) fn base(&self) -> &str {
         self.0.strip_suffix('/').unwrap_or(&self.0)
     }
@@ -210,6 +211,7 @@ pub struct Kommo {
 
 /// Everything dialect-specific: endpoints, body encoding, client authentication.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // reason: configuration, held once; no heap in the core
 pub enum Profile {
     /// Plain RFC 6749.
     Rfc6749(Rfc6749),
@@ -357,6 +359,15 @@ impl Profile {
         }
     }
 
+    /// The RFC 6749 endpoints, if this is an RFC 6749 profile.
+    pub(crate) fn rfc(&self) -> Option<&Rfc6749> {
+        match self {
+            Self::Rfc6749(r) => Some(r),
+            #[cfg(any(feature = "crm", feature = "kommo"))]
+            _ => None,
+        }
+    }
+
     /// The dialect.
     pub fn dialect(&self) -> Dialect {
         match self {
@@ -489,6 +500,7 @@ mod tests {
         }
     }
 
+    #[cfg(all(feature = "crm", feature = "kommo"))]
     #[test]
     fn profiles_pick_encoding_and_auth() {
         let crm = Profile::crm("https://portal.example", "https://api.example").unwrap();
@@ -504,6 +516,7 @@ mod tests {
         assert_eq!(r.issuer(), Some("https://as.example"));
     }
 
+    #[cfg(feature = "kommo")]
     #[test]
     fn referer_suffix_must_start_with_a_dot() {
         assert!(Profile::kommo().with_referer_suffix("amocrm.ru").is_err());

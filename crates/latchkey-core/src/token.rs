@@ -61,9 +61,10 @@ use heapless::String;
 use crate::callback::{AuthorizationCode, KommoAccount};
 use crate::client::{Client, ClientSecret};
 use crate::encode::{Writer, write_with};
+#[cfg(feature = "kommo")]
+use crate::error::CheckFailed;
 use crate::error::{
-    ApiMisuse, Capacity, CheckFailed, Error, ErrorKind, InvalidMessage, ServerError,
-    ServerMisbehaved,
+    ApiMisuse, Capacity, Error, ErrorKind, InvalidMessage, ServerError, ServerMisbehaved,
 };
 use crate::http::{self, Method, Request, Response};
 use crate::json::{self, Name, Scratch, Text, Value};
@@ -77,8 +78,10 @@ pub const DEFAULT_TOKEN_CAP: usize = 4096;
 /// Default capacity of an owned [`MfaToken`] or [`DeviceCode`] (bytes).
 pub const DEFAULT_CODE_CAP: usize = 1024;
 /// The polling interval when a device authorization response has none (RFC 8628 §3.2).
+#[cfg(feature = "device")]
 pub const DEFAULT_DEVICE_INTERVAL: u64 = 5;
 /// The `grant_type` of the device flow's token request (RFC 8628 §3.4).
+#[cfg(feature = "device")]
 pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 // ---------------------------------------------------------------------------------------
@@ -171,6 +174,7 @@ secret_string!(
     DEFAULT_CODE_CAP
 );
 
+#[cfg(feature = "device")]
 secret_string!(
     /// An RFC 8628 `device_code`, owned, at most `N` bytes. Polled with
     /// [`TokenRequest::device_token`] until the user approves; not `Clone`.
@@ -263,7 +267,7 @@ impl<'a> TokenRequest<'a> {
     /// so use [`TokenRequest::kommo`] with the [`KommoAccount`] the checked callback gave
     /// (REF-3). Kommo always needs a client secret ([`ApiMisuse::NoClientSecret`]).
     pub fn new(profile: &'a Profile, client: &'a Client) -> Result<Self, Error> {
-        if matches!(profile, Profile::Kommo(_)) {
+        if is_kommo(profile) {
             return Err(ApiMisuse::NoEndpoint("Kommo token (needs a KommoAccount)").into());
         }
         Ok(Self {
@@ -280,6 +284,7 @@ impl<'a> TokenRequest<'a> {
     /// ([`CheckFailed::RefererNotAllowed`]), so no token request carrying the secret and the
     /// code is built for another host (REF-3, TOK-1). A profile other than Kommo is
     /// [`ApiMisuse::BadConfig`]; a client without a secret is [`ApiMisuse::NoClientSecret`].
+    #[cfg(feature = "kommo")]
     pub fn kommo(
         profile: &'a Profile,
         client: &'a Client,
@@ -341,18 +346,21 @@ impl<'a> TokenRequest<'a> {
         verifier: CodeVerifier,
         buf: &'b mut [u8],
     ) -> Result<Request<'b>, Error> {
-        let mut params = [
+        // An empty name leaves the parameter out (see `write_body`): the CRM takes no
+        // `redirect_uri` here, Kommo no `code_verifier`.
+        let (redirect_uri, code_verifier) = match self.profile {
+            Profile::Rfc6749(_) => ("redirect_uri", "code_verifier"),
+            #[cfg(feature = "crm")]
+            Profile::Crm(_) => ("", "code_verifier"),
+            #[cfg(feature = "kommo")]
+            Profile::Kommo(_) => ("redirect_uri", ""),
+        };
+        let params = [
             ("grant_type", "authorization_code"),
             ("code", code.secret()),
-            ("redirect_uri", self.client.redirect_uri()),
-            ("code_verifier", verifier.secret()),
+            (redirect_uri, self.client.redirect_uri()),
+            (code_verifier, verifier.secret()),
         ];
-        // An empty name leaves the parameter out (see `write_body`).
-        match self.profile {
-            Profile::Rfc6749(_) => {}
-            Profile::Crm(_) => params[2].0 = "",
-            Profile::Kommo(_) => params[3].0 = "",
-        }
         self.token_grant(buf, &params)
     }
 
@@ -377,7 +385,7 @@ impl<'a> TokenRequest<'a> {
             ("refresh_token", refresh),
             ("redirect_uri", self.client.redirect_uri()),
         ];
-        if !matches!(self.profile, Profile::Kommo(_)) {
+        if !is_kommo(self.profile) {
             params[2].0 = "";
         }
         self.token_grant(buf, &params)
@@ -413,10 +421,12 @@ impl<'a> TokenRequest<'a> {
                     [("token", refresh), ("token_type_hint", "refresh_token")],
                 )
             }
+            #[cfg(feature = "crm")]
             Profile::Crm(c) => (
                 Url::path(c.api.base(), "/oauth/revoke"),
                 [("refresh_token", refresh), ("", "")],
             ),
+            #[cfg(feature = "kommo")]
             Profile::Kommo(_) => {
                 return Err(ApiMisuse::NoEndpoint("revocation (Kommo has none)").into());
             }
@@ -428,9 +438,10 @@ impl<'a> TokenRequest<'a> {
     /// client's `scope` if any. RFC 6749 profiles only ([`ApiMisuse::NoEndpoint`] otherwise);
     /// needs a client secret ([`ApiMisuse::NoClientSecret`]).
     pub fn client_credentials<'b>(&self, buf: &'b mut [u8]) -> Result<Request<'b>, Error> {
-        let Profile::Rfc6749(p) = self.profile else {
-            return Err(ApiMisuse::NoEndpoint("client credentials (RFC 6749 only)").into());
-        };
+        let p = self
+            .profile
+            .rfc()
+            .ok_or(ApiMisuse::NoEndpoint("client credentials (RFC 6749 only)"))?;
         if self.client.secret().is_none() {
             return Err(ApiMisuse::NoClientSecret.into());
         }
@@ -441,10 +452,11 @@ impl<'a> TokenRequest<'a> {
     /// The RFC 8628 §3.1 device authorization request: form `client_id=…&scope=…` (scope
     /// omitted when empty) to the profile's device authorization endpoint. RFC 6749 profiles
     /// only; [`ApiMisuse::NoEndpoint`] when none is configured.
+    #[cfg(feature = "device")]
     pub fn device_authorization<'b>(&self, buf: &'b mut [u8]) -> Result<Request<'b>, Error> {
-        let Profile::Rfc6749(p) = self.profile else {
-            return Err(ApiMisuse::NoEndpoint("device authorization (RFC 6749 only)").into());
-        };
+        let p = self.profile.rfc().ok_or(ApiMisuse::NoEndpoint(
+            "device authorization (RFC 6749 only)",
+        ))?;
         let url = p
             .device_authorization
             .as_ref()
@@ -457,6 +469,7 @@ impl<'a> TokenRequest<'a> {
     /// `grant_type=urn:ietf:params:oauth:grant-type:device_code&device_code=…` (+ client
     /// authentication; a public device client sends `client_id`). Polled until the user
     /// approves, so the device code is borrowed. RFC 6749 profiles only.
+    #[cfg(feature = "device")]
     pub fn device_token<'b, const N: usize>(
         &self,
         device_code: &DeviceCode<N>,
@@ -466,6 +479,7 @@ impl<'a> TokenRequest<'a> {
     }
 
     /// [`TokenRequest::device_token`] for any capacity `N`.
+    #[cfg(feature = "device")]
     fn device_token_with<'b>(&self, code: &str, buf: &'b mut [u8]) -> Result<Request<'b>, Error> {
         if !matches!(self.profile, Profile::Rfc6749(_)) {
             return Err(ApiMisuse::NoEndpoint("device grant (RFC 6749 only)").into());
@@ -491,9 +505,12 @@ impl<'a> TokenRequest<'a> {
     ) -> Result<Request<'b>, Error> {
         let url = match (self.profile, self.account) {
             (Profile::Rfc6749(p), _) => Url::plain(p.token.as_str()),
+            #[cfg(feature = "crm")]
             (Profile::Crm(c), _) => Url::path(c.api.base(), "/oauth/token"),
+            #[cfg(feature = "kommo")]
             (Profile::Kommo(_), Some(account)) => Url::kommo(account.host()),
             // Unreachable through the constructors: `kommo` always sets the account.
+            #[cfg(feature = "kommo")]
             (Profile::Kommo(_), None) => {
                 return Err(ApiMisuse::NoEndpoint("Kommo token (needs a KommoAccount)").into());
             }
@@ -670,6 +687,17 @@ impl TokenRequest<'_> {
     }
 }
 
+/// Whether `profile` is Kommo's (always `false` without the `kommo` feature).
+fn is_kommo(profile: &Profile) -> bool {
+    #[cfg(feature = "kommo")]
+    return matches!(profile, Profile::Kommo(_));
+    #[cfg(not(feature = "kommo"))]
+    {
+        let _ = profile;
+        false
+    }
+}
+
 /// A URL as up to three parts written back to back.
 #[derive(Clone, Copy)]
 struct Url<'a>([&'a str; 3]);
@@ -679,10 +707,12 @@ impl<'a> Url<'a> {
         Self([url, "", ""])
     }
 
+    #[cfg(feature = "crm")]
     fn path(base: &'a str, path: &'a str) -> Self {
         Self([base, path, ""])
     }
 
+    #[cfg(feature = "kommo")]
     fn kommo(host: &'a str) -> Self {
         Self(["https://", host, "/oauth2/access_token"])
     }
@@ -1040,6 +1070,7 @@ impl<T> Reply<'_, T> {
 }
 
 /// An RFC 8628 §3.2 device authorization response. `Debug` redacts the device code.
+#[cfg(feature = "device")]
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct DeviceAuthorizationResponse<'b> {
     device_code: &'b str,
@@ -1050,6 +1081,7 @@ pub struct DeviceAuthorizationResponse<'b> {
     interval: u64,
 }
 
+#[cfg(feature = "device")]
 impl<'b> DeviceAuthorizationResponse<'b> {
     /// An owned copy of the device code, for polling.
     pub fn device_code<const N: usize>(&self) -> Result<DeviceCode<N>, Error> {
@@ -1087,6 +1119,7 @@ impl<'b> DeviceAuthorizationResponse<'b> {
     }
 }
 
+#[cfg(feature = "device")]
 impl fmt::Debug for DeviceAuthorizationResponse<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DeviceAuthorizationResponse")
@@ -1216,6 +1249,7 @@ pub fn parse_token_response<'b>(
 /// `200` needs `device_code`, `user_code`, `verification_uri` and `expires_in`
 /// ([`ServerMisbehaved::MissingField`] otherwise); `interval` defaults to
 /// [`DEFAULT_DEVICE_INTERVAL`]. Errors and checks as in [`parse_token_response`].
+#[cfg(feature = "device")]
 pub fn parse_device_authorization_response<'b>(
     resp: Response<'b>,
     scratch: &'b mut [u8],
@@ -1400,6 +1434,7 @@ const TOKEN_TEXT: &[F] = &[
 ];
 const ERROR_TEXT: &[F] = &[F::Error, F::ErrorDescription, F::ErrorUri];
 const TOKEN_ERROR_TEXT: &[F] = &[F::Error, F::ErrorDescription, F::ErrorUri, F::MfaToken];
+#[cfg(feature = "device")]
 const DEVICE_TEXT: &[F] = &[
     F::DeviceCode,
     F::UserCode,
@@ -1634,7 +1669,7 @@ impl fmt::Debug for Redacted {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "crm", feature = "kommo", feature = "device"))] // reason: the tests mix the dialects
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // reason: tests
 mod tests {
     use super::*;
