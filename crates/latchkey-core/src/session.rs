@@ -88,6 +88,7 @@ pub struct Config {
 
 impl Config {
     /// A configuration with the default skew and default lifetime.
+    #[inline(never)]
     pub fn new(profile: Profile, client: Client) -> Self {
         Self {
             profile,
@@ -550,6 +551,7 @@ pub struct Session<const A: usize = DEFAULT_ACCESS_CAP, const R: usize = DEFAULT
 
 impl<const A: usize, const R: usize> Session<A, R> {
     /// A new, idle session.
+    #[inline(never)]
     pub fn new(config: Config) -> Self {
         Self {
             config,
@@ -898,18 +900,11 @@ impl<const A: usize, const R: usize> Session<A, R> {
     /// token the session ends with [`Outcome::SignInRequired`].
     pub fn refresh(&mut self, now: UnixTime) -> Result<(), Error> {
         self.tick(now);
-        match core::mem::replace(&mut self.state, State::Idle) {
-            State::Authorized { tokens } => {
-                self.state = State::Authorized { tokens };
-                self.begin_refresh();
-                Ok(())
-            }
-            other => {
-                let err = wrong_state(&other);
-                self.state = other;
-                Err(err)
-            }
+        if !matches!(self.state, State::Authorized { .. }) {
+            return Err(wrong_state(&self.state));
         }
+        self.begin_refresh();
+        Ok(())
     }
 
     /// Logs out: every local token is forgotten at once, then the refresh token is revoked
