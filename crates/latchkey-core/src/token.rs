@@ -106,13 +106,23 @@ macro_rules! secret_string {
             /// [`InvalidMessage::ControlCharacter`], more than `N` bytes is
             /// [`Error::CapacityExceeded`] (`Capacity::Token`), never a truncation.
             pub fn new(s: &str) -> Result<Self, Error> {
-                owned_secret(s, $field, true).map(Self)
+                Self::copy(s, true)
             }
 
             /// Copies a token a parser here handed out: its text was already checked for
             /// control characters (TOK-7), so it is not scanned again.
             fn parsed(s: &str) -> Result<Self, Error> {
-                owned_secret(s, $field, false).map(Self)
+                Self::copy(s, false)
+            }
+
+            /// [`check_secret`], then the copy (built in place: no `String<N>` moves
+            /// through a `Result`).
+            fn copy(s: &str, check_controls: bool) -> Result<Self, Error> {
+                check_secret(s, $field, check_controls, N)?;
+                let mut t = Self(String::new());
+                // Cannot fail: `check_secret` bounded the length by `N`.
+                let _ = t.0.push_str(s);
+                Ok(t)
             }
 
             /// The token itself, to send to the server. Never log or display it.
@@ -183,21 +193,29 @@ secret_string!(
     DEFAULT_CODE_CAP
 );
 
-fn owned_secret<const N: usize>(
+/// The checks before a token is copied into a `String<N>`, once for every capacity: empty is
+/// [`InvalidMessage::Empty`] naming `field`, a control character (when `check_controls`)
+/// [`InvalidMessage::ControlCharacter`], more than `cap` bytes [`Error::CapacityExceeded`].
+#[inline(never)]
+fn check_secret(
     s: &str,
     field: &'static str,
     check_controls: bool,
-) -> Result<String<N>, Error> {
+    cap: usize,
+) -> Result<(), Error> {
     if s.is_empty() {
         return Err(InvalidMessage::Empty(field).into());
     }
     if check_controls && s.bytes().any(is_control) {
         return Err(InvalidMessage::ControlCharacter.into());
     }
-    String::try_from(s).map_err(|_| Error::CapacityExceeded {
-        what: Capacity::Token,
-        limit: N,
-    })
+    if s.len() > cap {
+        return Err(Error::CapacityExceeded {
+            what: Capacity::Token,
+            limit: cap,
+        });
+    }
+    Ok(())
 }
 
 /// The second factor a CRM user binds (`mfa_type` of `/oauth/mfa/bind`).
@@ -346,22 +364,15 @@ impl<'a> TokenRequest<'a> {
         verifier: CodeVerifier,
         buf: &'b mut [u8],
     ) -> Result<Request<'b>, Error> {
-        // An empty name leaves the parameter out (see `write_body`): the CRM takes no
-        // `redirect_uri` here, Kommo no `code_verifier`.
-        let (redirect_uri, code_verifier) = match self.profile {
-            Profile::Rfc6749(_) => ("redirect_uri", "code_verifier"),
+        // The CRM takes no `redirect_uri` here, Kommo no `code_verifier`.
+        let params = match self.profile {
+            Profile::Rfc6749(_) => AUTHORIZATION_CODE,
             #[cfg(feature = "crm")]
-            Profile::Crm(_) => ("", "code_verifier"),
+            Profile::Crm(_) => AUTHORIZATION_CODE_CRM,
             #[cfg(feature = "kommo")]
-            Profile::Kommo(_) => ("redirect_uri", ""),
+            Profile::Kommo(_) => AUTHORIZATION_CODE_KOMMO,
         };
-        let params = [
-            ("grant_type", "authorization_code"),
-            ("code", code.secret()),
-            (redirect_uri, self.client.redirect_uri()),
-            (code_verifier, verifier.secret()),
-        ];
-        self.token_grant(buf, &params)
+        self.token_grant(buf, params, [code.secret(), verifier.secret(), ""])
     }
 
     /// The refresh token grant (RFC 6749 §6). The refresh token is consumed: servers that
@@ -380,15 +391,12 @@ impl<'a> TokenRequest<'a> {
 
     /// [`TokenRequest::refresh`] for any capacity `N`.
     fn refresh_with<'b>(&self, refresh: &str, buf: &'b mut [u8]) -> Result<Request<'b>, Error> {
-        let mut params = [
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh),
-            ("redirect_uri", self.client.redirect_uri()),
-        ];
-        if !is_kommo(self.profile) {
-            params[2].0 = "";
-        }
-        self.token_grant(buf, &params)
+        let params = if is_kommo(self.profile) {
+            REFRESH_KOMMO
+        } else {
+            REFRESH
+        };
+        self.token_grant(buf, params, [refresh, "", ""])
     }
 
     /// Revokes a refresh token (and, on most servers, its grant).
@@ -416,22 +424,16 @@ impl<'a> TokenRequest<'a> {
                     .revocation
                     .as_ref()
                     .ok_or(ApiMisuse::NoEndpoint("revocation"))?;
-                (
-                    Url::plain(url.as_str()),
-                    [("token", refresh), ("token_type_hint", "refresh_token")],
-                )
+                (Url::plain(url.as_str()), REVOKE)
             }
             #[cfg(feature = "crm")]
-            Profile::Crm(c) => (
-                Url::path(c.api.base(), "/oauth/revoke"),
-                [("refresh_token", refresh), ("", "")],
-            ),
+            Profile::Crm(c) => (Url::path(c.api.base(), "/oauth/revoke"), REVOKE_CRM),
             #[cfg(feature = "kommo")]
             Profile::Kommo(_) => {
                 return Err(ApiMisuse::NoEndpoint("revocation (Kommo has none)").into());
             }
         };
-        self.send(buf, url, &params, false)
+        self.send(buf, url, params, [refresh, "", ""], false)
     }
 
     /// The client credentials grant (RFC 6749 §4.4): `grant_type=client_credentials` and the
@@ -445,8 +447,13 @@ impl<'a> TokenRequest<'a> {
         if self.client.secret().is_none() {
             return Err(ApiMisuse::NoClientSecret.into());
         }
-        let params = [("grant_type", "client_credentials"), self.scope_param()];
-        self.send(buf, Url::plain(p.token.as_str()), &params, false)
+        self.send(
+            buf,
+            Url::plain(p.token.as_str()),
+            CLIENT_CREDENTIALS,
+            [""; 3],
+            false,
+        )
     }
 
     /// The RFC 8628 §3.1 device authorization request: form `client_id=…&scope=…` (scope
@@ -462,7 +469,13 @@ impl<'a> TokenRequest<'a> {
             .as_ref()
             .ok_or(ApiMisuse::NoEndpoint("device authorization"))?;
         // The client identifies itself first, as in RFC 8628 §3.1's example.
-        self.send(buf, Url::plain(url.as_str()), &[self.scope_param()], true)
+        self.send(
+            buf,
+            Url::plain(url.as_str()),
+            DEVICE_AUTHORIZATION,
+            [""; 3],
+            true,
+        )
     }
 
     /// The RFC 8628 §3.4 device access token request: form
@@ -484,16 +497,7 @@ impl<'a> TokenRequest<'a> {
         if !matches!(self.profile, Profile::Rfc6749(_)) {
             return Err(ApiMisuse::NoEndpoint("device grant (RFC 6749 only)").into());
         }
-        self.token_grant(
-            buf,
-            &[("grant_type", DEVICE_CODE_GRANT), ("device_code", code)],
-        )
-    }
-
-    /// The client's `scope` parameter, left out (empty name) when the scope is empty.
-    fn scope_param(&self) -> (&'a str, &'a str) {
-        let scope = self.client.scope();
-        (if scope.is_empty() { "" } else { "scope" }, scope)
+        self.token_grant(buf, DEVICE_TOKEN, [code, "", ""])
     }
 
     /// A request to the token endpoint (the profile's, or the Kommo account's) with
@@ -501,7 +505,8 @@ impl<'a> TokenRequest<'a> {
     fn token_grant<'b>(
         &self,
         buf: &'b mut [u8],
-        params: &[(&str, &str)],
+        params: &[Param],
+        args: [&str; 3],
     ) -> Result<Request<'b>, Error> {
         let url = match (self.profile, self.account) {
             (Profile::Rfc6749(p), _) => Url::plain(p.token.as_str()),
@@ -515,44 +520,50 @@ impl<'a> TokenRequest<'a> {
                 return Err(ApiMisuse::NoEndpoint("Kommo token (needs a KommoAccount)").into());
             }
         };
-        self.send(buf, url, params, self.account.is_some())
+        self.send(buf, url, params, args, self.account.is_some())
     }
 
-    /// The one request writer behind every builder: `params` to `url` as the profile's
-    /// body encoding, with the client authenticated as the profile says — an
-    /// `Authorization: Basic` header, or `client_id` (and `client_secret`) in the body,
-    /// before `params` when `auth_first`, else after them.
+    /// The one request writer behind every builder: the `params` table (values from
+    /// `args` and the client) to `url` as the profile's body encoding, with the client
+    /// authenticated as the profile says — an `Authorization: Basic` header, or `client_id`
+    /// (and `client_secret`) in the body, before `params` when `auth_first`, else after them.
     #[inline(never)]
     fn send<'b>(
         &self,
         buf: &'b mut [u8],
         url: Url<'_>,
-        params: &[(&str, &str)],
+        params: &[Param],
+        args: [&str; 3],
         auth_first: bool,
     ) -> Result<Request<'b>, Error> {
-        let id = self.client.id();
-        let secret = self.client.secret().map(ClientSecret::secret);
-        let mut auth = [
-            ("client_id", id),
-            ("client_secret", secret.unwrap_or_default()),
-        ];
         let creds;
         let mut basic = None;
-        match (secret, self.profile.client_auth()) {
+        let auth = match (self.client.secret(), self.profile.client_auth()) {
             (Some(secret), ClientAuth::Basic) => {
-                creds = BasicCredentials::new(id, secret)?;
+                creds = BasicCredentials::new(self.client.id(), secret.secret())?;
                 basic = Some(creds.as_bytes());
-                auth = [("", ""); 2];
+                &[][..]
             }
-            (Some(_), ClientAuth::Post) => {}
-            _ => auth[1].0 = "",
-        }
-        let groups = if auth_first {
-            [&auth[..], params]
-        } else {
-            [params, &auth[..]]
+            (Some(_), ClientAuth::Post) => POST_AUTH,
+            _ => ID_AUTH,
         };
-        build(buf, self.profile.body_encoding(), url, basic, &groups)
+        let groups = if auth_first {
+            [auth, params]
+        } else {
+            [params, auth]
+        };
+        let values = Values {
+            args,
+            client: self.client,
+        };
+        build(
+            buf,
+            self.profile.body_encoding(),
+            url,
+            basic,
+            groups,
+            &values,
+        )
     }
 }
 
@@ -572,15 +583,7 @@ impl TokenRequest<'_> {
         password: &str,
         buf: &'b mut [u8],
     ) -> Result<Request<'b>, Error> {
-        self.crm(
-            buf,
-            "/oauth/token",
-            &[
-                ("grant_type", "password"),
-                ("username", username),
-                ("password", password),
-            ],
-        )
+        self.crm(buf, "/oauth/token", PASSWORD, [username, password, ""])
     }
 
     /// CRM only, `password-grant` feature: verifies an MFA code, `/oauth/mfa/verify`
@@ -594,7 +597,8 @@ impl TokenRequest<'_> {
         self.crm(
             buf,
             "/oauth/mfa/verify",
-            &[("mfa_token", mfa_token.secret()), ("otp_code", otp_code)],
+            MFA_VERIFY,
+            [mfa_token.secret(), otp_code, ""],
         )
     }
 
@@ -608,7 +612,8 @@ impl TokenRequest<'_> {
         self.crm(
             buf,
             "/oauth/mfa/secret",
-            &[("mfa_token", mfa_token.secret())],
+            MFA_TOKEN,
+            [mfa_token.secret(), "", ""],
         )
     }
 
@@ -622,7 +627,8 @@ impl TokenRequest<'_> {
         self.crm(
             buf,
             "/oauth/mfa/email/send",
-            &[("mfa_token", mfa_token.secret())],
+            MFA_TOKEN,
+            [mfa_token.secret(), "", ""],
         )
     }
 
@@ -638,11 +644,8 @@ impl TokenRequest<'_> {
         self.crm(
             buf,
             "/oauth/mfa/bind",
-            &[
-                ("mfa_token", mfa_token.secret()),
-                ("mfa_type", mfa_type.as_str()),
-                ("otp_code", otp_code),
-            ],
+            MFA_BIND,
+            [mfa_token.secret(), mfa_type.as_str(), otp_code],
         )
     }
 
@@ -656,7 +659,8 @@ impl TokenRequest<'_> {
         self.crm(
             buf,
             "/oauth/mfa/deactivation/request",
-            &[("mfa_token", mfa_token.secret())],
+            MFA_TOKEN,
+            [mfa_token.secret(), "", ""],
         )
     }
 
@@ -667,7 +671,7 @@ impl TokenRequest<'_> {
         username: &str,
         buf: &'b mut [u8],
     ) -> Result<Request<'b>, Error> {
-        self.crm(buf, "/oauth/forget", &[("username", username)])
+        self.crm(buf, "/oauth/forget", FORGET, [username, "", ""])
     }
 
     /// A CRM-only confidential-client JSON request to `{api}{path}` (CRM-3).
@@ -675,7 +679,8 @@ impl TokenRequest<'_> {
         &self,
         buf: &'b mut [u8],
         path: &str,
-        params: &[(&str, &str)],
+        params: &[Param],
+        args: [&str; 3],
     ) -> Result<Request<'b>, Error> {
         let Profile::Crm(c) = self.profile else {
             return Err(ApiMisuse::NoEndpoint("password grant and MFA (CRM only)").into());
@@ -683,7 +688,7 @@ impl TokenRequest<'_> {
         if self.client.secret().is_none() {
             return Err(ApiMisuse::NoClientSecret.into());
         }
-        self.send(buf, Url::path(c.api.base(), path), params, false)
+        self.send(buf, Url::path(c.api.base(), path), params, args, false)
     }
 }
 
@@ -752,6 +757,127 @@ impl Drop for BasicCredentials {
     }
 }
 
+/// Where a request parameter's value comes from.
+#[derive(Clone, Copy)]
+enum Src {
+    /// This text.
+    Lit(&'static str),
+    /// The builder's argument `n` ([`Values::args`]).
+    Arg(u8),
+    /// The client's redirect URI.
+    RedirectUri,
+    /// The client's scope; the parameter is left out when it is empty.
+    Scope,
+    /// The client id.
+    ClientId,
+    /// The client secret (empty without one).
+    ClientSecret,
+}
+
+/// One request parameter: its name and where its value comes from. Each request is a
+/// static table of these (read-only data, not code at every call site).
+type Param = (&'static str, Src);
+
+const GRANT_AUTHORIZATION_CODE: Param = ("grant_type", Src::Lit("authorization_code"));
+const AUTHORIZATION_CODE: &[Param] = &[
+    GRANT_AUTHORIZATION_CODE,
+    ("code", Src::Arg(0)),
+    ("redirect_uri", Src::RedirectUri),
+    ("code_verifier", Src::Arg(1)),
+];
+#[cfg(feature = "crm")]
+const AUTHORIZATION_CODE_CRM: &[Param] = &[
+    GRANT_AUTHORIZATION_CODE,
+    ("code", Src::Arg(0)),
+    ("code_verifier", Src::Arg(1)),
+];
+#[cfg(feature = "kommo")]
+const AUTHORIZATION_CODE_KOMMO: &[Param] = &[
+    GRANT_AUTHORIZATION_CODE,
+    ("code", Src::Arg(0)),
+    ("redirect_uri", Src::RedirectUri),
+];
+const REFRESH: &[Param] = &[
+    ("grant_type", Src::Lit("refresh_token")),
+    ("refresh_token", Src::Arg(0)),
+];
+#[cfg(feature = "kommo")]
+const REFRESH_KOMMO: &[Param] = &[
+    ("grant_type", Src::Lit("refresh_token")),
+    ("refresh_token", Src::Arg(0)),
+    ("redirect_uri", Src::RedirectUri),
+];
+#[cfg(not(feature = "kommo"))]
+const REFRESH_KOMMO: &[Param] = REFRESH;
+const REVOKE: &[Param] = &[
+    ("token", Src::Arg(0)),
+    ("token_type_hint", Src::Lit("refresh_token")),
+];
+#[cfg(feature = "crm")]
+const REVOKE_CRM: &[Param] = &[("refresh_token", Src::Arg(0))];
+const CLIENT_CREDENTIALS: &[Param] = &[
+    ("grant_type", Src::Lit("client_credentials")),
+    ("scope", Src::Scope),
+];
+#[cfg(feature = "device")]
+const DEVICE_AUTHORIZATION: &[Param] = &[("scope", Src::Scope)];
+#[cfg(feature = "device")]
+const DEVICE_TOKEN: &[Param] = &[
+    ("grant_type", Src::Lit(DEVICE_CODE_GRANT)),
+    ("device_code", Src::Arg(0)),
+];
+#[cfg(feature = "password-grant")]
+const PASSWORD: &[Param] = &[
+    ("grant_type", Src::Lit("password")),
+    ("username", Src::Arg(0)),
+    ("password", Src::Arg(1)),
+];
+#[cfg(feature = "password-grant")]
+const MFA_VERIFY: &[Param] = &[("mfa_token", Src::Arg(0)), ("otp_code", Src::Arg(1))];
+#[cfg(feature = "password-grant")]
+const MFA_TOKEN: &[Param] = &[("mfa_token", Src::Arg(0))];
+#[cfg(feature = "password-grant")]
+const MFA_BIND: &[Param] = &[
+    ("mfa_token", Src::Arg(0)),
+    ("mfa_type", Src::Arg(1)),
+    ("otp_code", Src::Arg(2)),
+];
+#[cfg(feature = "password-grant")]
+const FORGET: &[Param] = &[("username", Src::Arg(0))];
+/// `client_secret_post`.
+const POST_AUTH: &[Param] = &[
+    ("client_id", Src::ClientId),
+    ("client_secret", Src::ClientSecret),
+];
+/// A public client identifies itself.
+const ID_AUTH: &[Param] = &[("client_id", Src::ClientId)];
+
+/// What a [`Param`] table's values are taken from.
+struct Values<'v> {
+    /// The builder's arguments.
+    args: [&'v str; 3],
+    /// The client.
+    client: &'v Client,
+}
+
+impl Values<'_> {
+    /// The value of `src`; `None` for a parameter to leave out (an empty scope).
+    fn get(&self, src: Src) -> Option<&str> {
+        Some(match src {
+            Src::Lit(s) => s,
+            Src::Arg(i) => self.args.get(usize::from(i)).copied().unwrap_or_default(),
+            Src::RedirectUri => self.client.redirect_uri(),
+            Src::Scope => Some(self.client.scope()).filter(|s| !s.is_empty())?,
+            Src::ClientId => self.client.id(),
+            Src::ClientSecret => self
+                .client
+                .secret()
+                .map(ClientSecret::secret)
+                .unwrap_or_default(),
+        })
+    }
+}
+
 /// Writes a POST request: URL parts, optional `Basic` credentials, and the parameter groups
 /// as one form or JSON body.
 fn build<'b>(
@@ -759,7 +885,8 @@ fn build<'b>(
     enc: BodyEncoding,
     url: Url<'_>,
     basic: Option<&[u8]>,
-    groups: &[&[(&str, &str)]],
+    groups: [&[Param]; 2],
+    values: &Values<'_>,
 ) -> Result<Request<'b>, Error> {
     let content_type = match enc {
         BodyEncoding::Form => http::CONTENT_TYPE_FORM,
@@ -784,22 +911,21 @@ fn build<'b>(
         },
         authorization,
         |w| {
-            write_body(w, enc, groups);
+            write_body(w, enc, groups, values);
             Ok(())
         },
     )
 }
 
-fn write_body(w: &mut Writer<'_>, enc: BodyEncoding, groups: &[&[(&str, &str)]]) {
+fn write_body(w: &mut Writer<'_>, enc: BodyEncoding, groups: [&[Param]; 2], values: &Values<'_>) {
     let mut first = true;
     if enc == BodyEncoding::Json {
         w.str("{");
     }
-    for &(name, value) in groups.iter().flat_map(|g| g.iter()) {
-        // An empty name marks a parameter the request leaves out.
-        if name.is_empty() {
+    for &(name, src) in groups.iter().flat_map(|g| g.iter()) {
+        let Some(value) = values.get(src) else {
             continue;
-        }
+        };
         match enc {
             BodyEncoding::Form => {
                 if !first {
