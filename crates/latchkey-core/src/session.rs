@@ -1298,32 +1298,23 @@ impl<const A: usize, const R: usize> Session<A, R> {
                 }
                 Ok(action)
             }
-            State::Exchange { code, account, .. } => {
-                let t = token_request(cfg, account.as_ref())?;
-                // Measure with a stand-in verifier first, so a too-small buffer leaves the
-                // exchange queued: the real verifier is moved only into a request that will
-                // be written (PKCE-4).
-                let probe = CodeVerifier::parse(PROBE_VERIFIER)?;
-                let code = AuthorizationCode::new(code);
-                let _measured = t.authorization_code(code, probe, buf)?;
-                let State::Exchange {
-                    verifier,
-                    code,
-                    account,
-                } = core::mem::replace(&mut self.state, State::Idle)
-                else {
-                    return Ok(Action::Idle);
-                };
-                let cfg = &self.config;
-                let req = token_request(cfg, account.as_ref()).and_then(|t| {
-                    t.authorization_code(AuthorizationCode::new(&code), verifier, buf)
-                });
+            State::Exchange {
+                verifier,
+                code,
+                account,
+            } => {
+                // Written from the borrowed verifier: a too-small buffer leaves the exchange
+                // queued with its verifier; once written, the verifier is dropped with this
+                // state, so it is sent at most once (PKCE-4).
+                let req = token_request(cfg, account.as_ref())?
+                    .authorization_code_with(code, verifier, buf)?;
+                let account = account.take();
                 self.state = State::ExpectTokenResponse {
                     purpose: Purpose::Exchange,
                     sent_at: now,
                     account,
                 };
-                self.sent(req)
+                Ok(Action::Send(req))
             }
             State::Authorized { tokens } => {
                 let due = due_at(cfg, tokens);
@@ -1480,18 +1471,6 @@ impl<const A: usize, const R: usize> Session<A, R> {
             Err(e) => {
                 self.state = State::Failed(e);
                 self.announce = Announce::default();
-                Err(e)
-            }
-        }
-    }
-
-    /// Turns a request written after the state moved on into an action; a failure to write
-    /// it (which the measuring pass rules out) poisons the session.
-    fn sent<'b>(&mut self, req: Result<Request<'b>, Error>) -> Result<Action<'b>, Error> {
-        match req {
-            Ok(req) => Ok(Action::Send(req)),
-            Err(e) => {
-                self.state = State::Failed(e);
                 Err(e)
             }
         }
@@ -1823,9 +1802,6 @@ impl<const A: usize, const R: usize> fmt::Debug for Session<A, R> {
 
 /// The error a transport timeout is reported as where the session cannot go on.
 const TIMEOUT: Error = Error::ServerMisbehaved(crate::ServerMisbehaved::NoResponse);
-
-/// A syntactically valid verifier used only to measure a code-exchange request.
-const PROBE_VERIFIER: &str = "0000000000000000000000000000000000000000000";
 
 /// The error a non-token reply stands for (an error response, or an MFA requirement
 /// where none was asked for).

@@ -364,6 +364,18 @@ impl<'a> TokenRequest<'a> {
         verifier: CodeVerifier,
         buf: &'b mut [u8],
     ) -> Result<Request<'b>, Error> {
+        self.authorization_code_with(code.secret(), &verifier, buf)
+    }
+
+    /// [`TokenRequest::authorization_code`] with the verifier borrowed, for the session: it
+    /// drops the verifier itself once the request is written, and keeps it (and the
+    /// exchange queued) when the buffer was too small (PKCE-4: still sent at most once).
+    pub(crate) fn authorization_code_with<'b>(
+        &self,
+        code: &str,
+        verifier: &CodeVerifier,
+        buf: &'b mut [u8],
+    ) -> Result<Request<'b>, Error> {
         // The CRM takes no `redirect_uri` here, Kommo no `code_verifier`.
         let params = match self.profile {
             Profile::Rfc6749(_) => AUTHORIZATION_CODE,
@@ -372,7 +384,7 @@ impl<'a> TokenRequest<'a> {
             #[cfg(feature = "kommo")]
             Profile::Kommo(_) => AUTHORIZATION_CODE_KOMMO,
         };
-        self.token_grant(buf, params, [code.secret(), verifier.secret(), ""])
+        self.token_grant(buf, params, [code, verifier.secret(), ""])
     }
 
     /// The refresh token grant (RFC 6749 §6). The refresh token is consumed: servers that
