@@ -1342,12 +1342,11 @@ impl<const A: usize, const R: usize> Session<A, R> {
                     self.state = self.end_session(EndReason::Expired);
                     return self.poll_action(now, buf);
                 };
-                // The request consumes a copy; the session keeps the token while the request
+                // The request is written from the token the session keeps while the request
                 // is in flight (the LIFE-9 retry, servers that do not rotate) and never hands
-                // it out. A failure to write leaves the refresh queued, nothing sent.
-                let copy = RefreshToken::<R>::new(refresh.secret())?;
+                // out. A failure to write leaves the refresh queued, nothing sent.
                 let req = token_request(cfg, tokens.account.as_ref())
-                    .and_then(|t| t.refresh(copy, buf))?;
+                    .and_then(|t| t.refresh_with(refresh.secret(), buf))?;
                 *sent_at = Some(now);
                 Ok(Action::Send(req))
             }

@@ -402,7 +402,11 @@ impl<'a> TokenRequest<'a> {
     }
 
     /// [`TokenRequest::refresh`] for any capacity `N`.
-    fn refresh_with<'b>(&self, refresh: &str, buf: &'b mut [u8]) -> Result<Request<'b>, Error> {
+    pub(crate) fn refresh_with<'b>(
+        &self,
+        refresh: &str,
+        buf: &'b mut [u8],
+    ) -> Result<Request<'b>, Error> {
         let params = if is_kommo(self.profile) {
             REFRESH_KOMMO
         } else {
