@@ -109,10 +109,23 @@ impl<'a> AuthorizationRequest<'a> {
     /// [`ApiMisuse::BadConfig`]`("portal")`; `buf` too small → [`Error::BufferTooSmall`] with
     /// the exact size, and nothing written.
     pub fn write_url(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        let fixed = self.fixed()?;
+        #[cfg(target_pointer_width = "64")]
+        {
+            self.write_fast(&fixed, buf)
+        }
+        #[cfg(not(target_pointer_width = "64"))]
+        {
+            self.write_compact(&fixed, buf)
+        }
+    }
+
+    /// Checks the extras and the profile, and works out what both passes share.
+    fn fixed(&self) -> Result<Fixed<'a>, Error> {
         check_extra(self.extra)?;
         let (base, separator) = match self.profile {
             Profile::Rfc6749(r) => {
-                let endpoint = r.authorization.as_str();
+                let endpoint = r.authorization.as_str().as_bytes();
                 (endpoint, separator(endpoint))
             }
             #[cfg(feature = "crm")]
@@ -121,29 +134,49 @@ impl<'a> AuthorizationRequest<'a> {
                 if portal.contains('?') {
                     return Err(ApiMisuse::BadConfig("portal").into());
                 }
-                (portal, "/login?")
+                (portal.as_bytes(), &b"/login?"[..])
             }
             #[cfg(feature = "kommo")]
             Profile::Kommo(k) => {
-                let consent = k.consent.as_str();
+                let consent = k.consent.as_str().as_bytes();
                 (consent, separator(consent))
             }
         };
-        let fixed = Fixed {
+        Ok(Fixed {
             base,
             separator,
-            challenge: self.challenge.as_str(),
-        };
-        // Two passes, as `encode::write_with` does: measure, then write only if it fits.
-        // The measuring pass is arithmetic (a branch-free count of the bytes to escape).
+            challenge: self.challenge.as_bytes(),
+        })
+    }
+
+    /// [`AuthorizationRequest::write_url`] on 64-bit hosts, where the `authorize_url` bench
+    /// holds it to its speed goal: two passes, as `encode::write_with` does, but the
+    /// measuring pass is arithmetic (a branch-free count of the bytes to escape, [`Counter`])
+    /// and the writing pass stores escapes directly ([`Slice`]). Two more instances of
+    /// [`AuthorizationRequest::emit`]; the firmware build uses
+    /// [`AuthorizationRequest::write_compact`] instead, and a differential proptest holds
+    /// the two to the same bytes and errors.
+    #[cfg(any(target_pointer_width = "64", test))]
+    fn write_fast(&self, fixed: &Fixed<'_>, buf: &mut [u8]) -> Result<usize, Error> {
         let mut count = Counter(0);
-        self.emit(&mut count, &fixed);
+        self.emit(&mut count, fixed);
         let required = count.0;
         let Some(out) = buf.get_mut(..required) else {
             return Err(Error::BufferTooSmall { required });
         };
-        self.emit(&mut Slice::new(out), &fixed);
+        self.emit(&mut Slice::new(out), fixed);
         Ok(required)
+    }
+
+    /// [`AuthorizationRequest::write_url`] on other targets (the firmware size budget):
+    /// the core's one [`Writer`] through `encode::write_with` (see
+    /// [`AuthorizationRequest::write_fast`]).
+    #[cfg(any(not(target_pointer_width = "64"), test))]
+    fn write_compact(&self, fixed: &Fixed<'_>, buf: &mut [u8]) -> Result<usize, Error> {
+        crate::encode::write_with(buf, |w| {
+            self.emit(w, fixed);
+            Ok(())
+        })
     }
 
     /// The URL, piece by piece, into a writer or a counter: the base and separator, then
@@ -166,7 +199,7 @@ impl<'a> AuthorizationRequest<'a> {
             if field == Field::Scope && value.is_empty() {
                 continue;
             }
-            o.raw(prefix);
+            o.raw(prefix.as_bytes());
             // Client-chosen text is percent-encoded; the state and challenge are base64url
             // and the method and mode fixed names: nothing to escape.
             if field <= Field::Scope {
@@ -176,30 +209,30 @@ impl<'a> AuthorizationRequest<'a> {
             }
         }
         for (name, value) in self.extra {
-            o.raw("&");
-            o.raw(name);
-            o.raw("=");
-            o.pct(value);
+            o.raw(b"&");
+            o.raw(name.as_bytes());
+            o.raw(b"=");
+            o.pct(value.as_bytes());
         }
     }
 
     /// Every [`Field`]'s value, indexed by the field (one copy for both passes).
     #[inline(never)]
-    fn values<'s>(&'s self, fixed: &Fixed<'s>) -> [&'s str; 7] {
-        let client = self.client;
+    fn values<'s>(&'s self, fixed: &Fixed<'s>) -> [&'s [u8]; 7] {
         let mode = match self.profile {
             #[cfg(feature = "kommo")]
             Profile::Kommo(k) => k.mode.as_str(),
             _ => "",
         };
+        let client = self.client;
         [
-            client.id(),
-            client.redirect_uri(),
-            client.scope(),
-            self.state.as_str(),
+            client.id().as_bytes(),
+            client.redirect_uri().as_bytes(),
+            client.scope().as_bytes(),
+            self.state.as_str().as_bytes(),
             fixed.challenge,
-            self.challenge.method().as_str(),
-            mode,
+            self.challenge.method().as_str().as_bytes(),
+            mode.as_bytes(),
         ]
     }
 }
@@ -251,27 +284,27 @@ const KOMMO: &[(&str, Field)] = &[
 /// What both passes of [`AuthorizationRequest::write_url`] share, computed once.
 struct Fixed<'p> {
     /// The endpoint (RFC 6749, Kommo) or the portal base (CRM).
-    base: &'p str,
+    base: &'p [u8],
     /// `?`, `&` or nothing (RFC 6749, Kommo); `/login?` (CRM).
-    separator: &'static str,
-    challenge: &'p str,
+    separator: &'static [u8],
+    challenge: &'p [u8],
 }
 
 /// Where [`AuthorizationRequest::emit`] puts the URL: raw text or percent-encoded text.
 trait Out {
-    fn raw(&mut self, s: &str);
-    fn pct(&mut self, s: &str);
+    fn raw(&mut self, s: &[u8]);
+    fn pct(&mut self, s: &[u8]);
 }
 
 impl Out for Writer<'_> {
     #[inline]
-    fn raw(&mut self, s: &str) {
-        self.str(s);
+    fn raw(&mut self, s: &[u8]) {
+        self.bytes(s);
     }
 
     #[inline]
-    fn pct(&mut self, s: &str) {
-        self.percent(s);
+    fn pct(&mut self, s: &[u8]) {
+        self.percent_bytes(s);
     }
 }
 
@@ -279,29 +312,32 @@ impl Out for Writer<'_> {
 /// [`Writer`] (tested against it), but an escape is three direct stores, not a `memcpy`
 /// (the URL is on the `authorize_url` bench's hot path). Writes past the end are dropped,
 /// which cannot happen after a correct count.
+#[cfg(any(target_pointer_width = "64", test))]
 struct Slice<'a> {
     buf: &'a mut [u8],
     len: usize,
 }
 
+#[cfg(any(target_pointer_width = "64", test))]
 impl<'a> Slice<'a> {
     fn new(buf: &'a mut [u8]) -> Self {
         Self { buf, len: 0 }
     }
 }
 
+#[cfg(any(target_pointer_width = "64", test))]
 impl Out for Slice<'_> {
     #[inline]
-    fn raw(&mut self, s: &str) {
+    fn raw(&mut self, s: &[u8]) {
         let end = self.len + s.len();
         if let Some(dst) = self.buf.get_mut(self.len..end) {
-            dst.copy_from_slice(s.as_bytes());
+            dst.copy_from_slice(s);
         }
         self.len = end;
     }
 
-    fn pct(&mut self, s: &str) {
-        for b in s.bytes() {
+    fn pct(&mut self, s: &[u8]) {
+        for &b in s {
             if is_unreserved(b) {
                 if let Some(d) = self.buf.get_mut(self.len) {
                     *d = b;
@@ -319,33 +355,38 @@ impl Out for Slice<'_> {
     }
 }
 
+#[cfg(any(target_pointer_width = "64", test))]
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 /// RFC 3986 unreserved (`A-Z a-z 0-9 - . _ ~`), without branches.
+#[cfg(any(target_pointer_width = "64", test))]
 #[inline]
 fn is_unreserved(b: u8) -> bool {
     crate::encode::is_unreserved(b)
 }
 
 /// Counts the bytes [`Writer`] would write.
+#[cfg(any(target_pointer_width = "64", test))]
 struct Counter(usize);
 
+#[cfg(any(target_pointer_width = "64", test))]
 impl Out for Counter {
     #[inline]
-    fn raw(&mut self, s: &str) {
+    fn raw(&mut self, s: &[u8]) {
         self.0 = self.0.saturating_add(s.len());
     }
 
     #[inline]
-    fn pct(&mut self, s: &str) {
+    fn pct(&mut self, s: &[u8]) {
         self.0 = self.0.saturating_add(percent_len(s));
     }
 }
 
 /// The length of `s` percent-encoded as [`Writer::percent`] does it: every byte that is not
 /// RFC 3986 unreserved becomes three. Branch-free, so the compiler vectorises it.
-fn percent_len(s: &str) -> usize {
-    let escaped: usize = s.bytes().map(|b| usize::from(!is_unreserved(b))).sum();
+#[cfg(any(target_pointer_width = "64", test))]
+fn percent_len(s: &[u8]) -> usize {
+    let escaped: usize = s.iter().map(|&b| usize::from(!is_unreserved(b))).sum();
     s.len() + 2 * escaped
 }
 
@@ -375,13 +416,11 @@ pub(crate) fn check_extra(extra: &[(&str, &str)]) -> Result<(), Error> {
 
 /// What goes between an endpoint and the first parameter: `?`, or `&` when the endpoint
 /// already has a query, or nothing when it already ends with `?` or `&`.
-fn separator(endpoint: &str) -> &'static str {
-    if endpoint.ends_with(['?', '&']) {
-        ""
-    } else if endpoint.contains('?') {
-        "&"
-    } else {
-        "?"
+fn separator(endpoint: &[u8]) -> &'static [u8] {
+    match endpoint.last() {
+        Some(b'?' | b'&') => b"",
+        _ if endpoint.contains(&b'?') => b"&",
+        _ => b"?",
     }
 }
 
@@ -403,7 +442,7 @@ mod tests {
         for c in (0..=0x7ff).filter_map(char::from_u32) {
             let mut tmp = [0u8; 4];
             let s = c.encode_utf8(&mut tmp);
-            assert_eq!(percent_len(s), written_len(s), "{c:?}");
+            assert_eq!(percent_len(s.as_bytes()), written_len(s), "{c:?}");
         }
         for b in 0..=u8::MAX {
             assert_eq!(is_unreserved(b), crate::encode::is_unreserved(b), "{b:#x}");
@@ -413,10 +452,10 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn percent_len_and_slice_match_the_writer(s in ".{0,64}") {
-            proptest::prop_assert_eq!(percent_len(&s), written_len(&s));
+            proptest::prop_assert_eq!(percent_len(s.as_bytes()), written_len(&s));
             let mut ours = [0u8; 1024];
             let mut slice = Slice { buf: &mut ours, len: 0 };
-            slice.pct(&s);
+            slice.pct(s.as_bytes());
             let n = slice.len;
             let mut theirs = [0u8; 1024];
             let m = crate::encode::percent_encode(&s, &mut theirs).unwrap();
@@ -444,16 +483,16 @@ mod tests {
             let req = AuthorizationRequest::new(&profile, &client, &challenge, &state).with_extra(&extra);
             let fixed = Fixed {
                 base: match &profile {
-                    Profile::Rfc6749(r) => r.authorization.as_str(),
-                    Profile::Crm(c) => c.portal.base(),
-                    Profile::Kommo(k) => k.consent.as_str(),
+                    Profile::Rfc6749(r) => r.authorization.as_str().as_bytes(),
+                    Profile::Crm(c) => c.portal.base().as_bytes(),
+                    Profile::Kommo(k) => k.consent.as_str().as_bytes(),
                 },
                 separator: match &profile {
-                    Profile::Crm(_) => "/login?",
-                    Profile::Rfc6749(r) => separator(r.authorization.as_str()),
-                    Profile::Kommo(k) => separator(k.consent.as_str()),
+                    Profile::Crm(_) => b"/login?",
+                    Profile::Rfc6749(r) => separator(r.authorization.as_str().as_bytes()),
+                    Profile::Kommo(k) => separator(k.consent.as_str().as_bytes()),
                 },
-                challenge: challenge.as_str(),
+                challenge: challenge.as_bytes(),
             };
             let mut c = Counter(0);
             req.emit(&mut c, &fixed);
@@ -470,12 +509,42 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// The fast writer (64-bit hosts) and the compact one (firmware) give the same
+        /// bytes, the same length and the same errors, buffer too small included.
+        #[test]
+        fn fast_and_compact_writers_agree(
+            id in "[!-~]{1,20}",
+            scope in "[ -~]{0,30}",
+            redirect in "https://[a-z]{1,8}\\.example/[!-~&&[^#]]{0,20}",
+            value in ".{0,30}",
+            endpoint_query in proptest::bool::ANY,
+            room in 0usize..400,
+        ) {
+            let auth = if endpoint_query { "https://a.example/auth?x=1" } else { "https://a.example/auth" };
+            let profile = Profile::rfc6749(auth, "https://a.example/t").unwrap();
+            let client = Client::new(&id, &redirect).unwrap().with_scope(&scope).unwrap();
+            let v = crate::pkce::CodeVerifier::from_entropy(&[1u8; 32]).unwrap();
+            let challenge = CodeChallenge::s256(&v);
+            let state = StateToken::from_entropy(&[2u8; 16]).unwrap();
+            let extra = [("x", value.as_str()), ("resource", "https://r.example/")];
+            let req = AuthorizationRequest::new(&profile, &client, &challenge, &state).with_extra(&extra);
+            let fixed = req.fixed().unwrap();
+            let mut fast = [0xEEu8; 400];
+            let mut compact = [0xEEu8; 400];
+            let a = req.write_fast(&fixed, &mut fast[..room]);
+            let b = req.write_compact(&fixed, &mut compact[..room]);
+            proptest::prop_assert_eq!(a, b);
+            proptest::prop_assert_eq!(&fast[..], &compact[..]);
+        }
+    }
+
     #[test]
     fn separator_for_endpoints() {
-        assert_eq!(separator("https://a/x"), "?");
-        assert_eq!(separator("https://a/x?t=1"), "&");
-        assert_eq!(separator("https://a/x?"), "");
-        assert_eq!(separator("https://a/x?t=1&"), "");
+        assert_eq!(separator(b"https://a/x"), b"?");
+        assert_eq!(separator(b"https://a/x?t=1"), b"&");
+        assert_eq!(separator(b"https://a/x?"), b"");
+        assert_eq!(separator(b"https://a/x?t=1&"), b"");
     }
 
     #[test]

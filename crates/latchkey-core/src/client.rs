@@ -3,13 +3,14 @@
 use core::fmt;
 
 use heapless::String;
+use heapless::string::StringView;
 
-use crate::error::{ApiMisuse, Capacity, CheckFailed, Error};
-use crate::profile::{authority, is_loopback_authority};
-use crate::{MAX_CLIENT_ID_LEN, MAX_SCOPE_LEN, MAX_SECRET_LEN, MAX_URL_LEN};
+use crate::error::{ApiMisuse, Capacity, Error};
+use crate::profile::{after, web_authority};
+use crate::{MAX_CLIENT_ID_LEN, MAX_SCOPE_LEN, MAX_SECRET_LEN, MAX_URL_LEN, copied, put};
 
 /// A client registration: who we are to the authorization server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Client {
     id: String<MAX_CLIENT_ID_LEN>,
     secret: Option<ClientSecret>,
@@ -25,33 +26,48 @@ impl Client {
     /// fragment. It is sent byte-for-byte in both the authorization and the token request
     /// (CB-5).
     pub fn new(id: &str, redirect_uri: &str) -> Result<Self, Error> {
-        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(ApiMisuse::BadConfig("client_id").into());
-        }
-        validate_redirect_uri(redirect_uri)?;
-        Ok(Self {
-            id: copy(id, MAX_CLIENT_ID_LEN)?,
+        check(id, Rule::ID, "client_id")?;
+        validate_redirect_uri(redirect_uri.as_bytes())?;
+        let mut client = Self {
+            id: String::new(),
             secret: None,
-            redirect_uri: copy(redirect_uri, MAX_URL_LEN)?,
+            redirect_uri: String::new(),
             scope: String::new(),
-        })
+        };
+        put(client.id.as_mut_view(), id, Capacity::Config)?;
+        put(
+            client.redirect_uri.as_mut_view(),
+            redirect_uri,
+            Capacity::Config,
+        )?;
+        Ok(client)
     }
 
     /// Makes this a confidential client with this secret (never for a browser, WASM-2).
-    pub fn with_secret(mut self, secret: &str) -> Result<Self, Error> {
-        if secret.is_empty() || secret.bytes().any(|b| b < 0x20 || b == 0x7f) {
-            return Err(ApiMisuse::BadConfig("client_secret").into());
-        }
-        self.secret = Some(ClientSecret(copy(secret, MAX_SECRET_LEN)?));
-        Ok(self)
+    pub fn with_secret(self, secret: &str) -> Result<Self, Error> {
+        self.with(secret, Rule::SECRET, "client_secret", |c| {
+            c.secret.insert(ClientSecret(String::new())).0.as_mut_view()
+        })
     }
 
     /// Sets the space-separated scope (e.g. `user-portal:user:*` for CRM portal users).
-    pub fn with_scope(mut self, scope: &str) -> Result<Self, Error> {
-        if scope.bytes().any(|b| b < 0x20 || b == 0x7f) {
-            return Err(ApiMisuse::BadConfig("scope").into());
-        }
-        self.scope = copy(scope, MAX_SCOPE_LEN)?;
+    pub fn with_scope(self, scope: &str) -> Result<Self, Error> {
+        self.with(scope, Rule::SCOPE, "scope", |c| c.scope.as_mut_view())
+    }
+
+    /// The body of the builders, compiled once: checks `s` against `rule` (else
+    /// [`ApiMisuse::BadConfig`]`(what)`) and copies it into the string `field` picks. On an
+    /// error `self` is dropped, so a half-set field is never seen.
+    #[inline(never)]
+    fn with(
+        mut self,
+        s: &str,
+        rule: Rule,
+        what: &'static str,
+        field: fn(&mut Self) -> &mut StringView,
+    ) -> Result<Self, Error> {
+        check(s, rule, what)?;
+        put(field(&mut self), s, Capacity::Config)?;
         Ok(self)
     }
 
@@ -76,14 +92,33 @@ impl Client {
     }
 }
 
+/// Field by field through [`crate::copied`]: one compiled copy routine for every
+/// capacity instead of heapless's `Clone` per capacity.
+impl Clone for Client {
+    fn clone(&self) -> Self {
+        Self {
+            id: copied(&self.id),
+            secret: self.secret.clone(),
+            redirect_uri: copied(&self.redirect_uri),
+            scope: copied(&self.scope),
+        }
+    }
+}
+
 /// A client secret. `Debug` prints `[redacted]`; there is no `Display` (SEC-1).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(PartialEq, Eq)]
 pub struct ClientSecret(String<MAX_SECRET_LEN>);
 
 impl ClientSecret {
     /// The secret itself, for sending to the token endpoint.
     pub fn secret(&self) -> &str {
         &self.0
+    }
+}
+
+impl Clone for ClientSecret {
+    fn clone(&self) -> Self {
+        Self(copied(&self.0))
     }
 }
 
@@ -100,44 +135,75 @@ impl Drop for ClientSecret {
     }
 }
 
-fn validate_redirect_uri(uri: &str) -> Result<(), Error> {
-    let bad = || Error::ApiMisuse(ApiMisuse::BadConfig("redirect_uri"));
-    if uri.contains('#') || uri.bytes().any(|b| b <= b' ' || b == 0x7f) {
-        return Err(bad());
-    }
-    if let Some(rest) = uri.strip_prefix("http://") {
-        // `authority` also stops at `#`, which was rejected above.
-        if !is_loopback_authority(authority(rest)) {
-            return Err(CheckFailed::InsecureUrl.into());
-        }
-        return Ok(());
-    }
-    if let Some(rest) = uri.strip_prefix("https://") {
-        return if rest.is_empty() || rest.starts_with('/') {
-            Err(bad())
-        } else {
-            Ok(())
-        };
-    }
-    // A private-use URI scheme (RFC 8252 §7.1): reverse domain name, so it has a dot.
-    match uri.split_once(':') {
-        Some((scheme, _))
-            if scheme.contains('.')
-                && scheme
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'-')) =>
-        {
-            Ok(())
-        }
-        _ => Err(bad()),
+/// What a configuration string may hold (see [`check`]).
+#[derive(Clone, Copy)]
+struct Rule {
+    /// Whether it may be empty.
+    empty: bool,
+    /// The lowest byte allowed (`0x7f` is never allowed).
+    lowest: u8,
+    /// Whether non-ASCII (UTF-8) text is allowed.
+    utf8: bool,
+}
+
+impl Rule {
+    /// Client ids: one or more visible ASCII characters.
+    const ID: Self = Self {
+        empty: false,
+        lowest: 0x21,
+        utf8: false,
+    };
+    /// Secrets: non-empty, no control characters.
+    const SECRET: Self = Self {
+        empty: false,
+        lowest: 0x20,
+        utf8: true,
+    };
+    /// Scopes: no control characters.
+    const SCOPE: Self = Self {
+        empty: true,
+        lowest: 0x20,
+        utf8: true,
+    };
+}
+
+/// Checks a configuration string against `rule`, else [`ApiMisuse::BadConfig`]`(what)`.
+#[inline(never)]
+fn check(s: &str, rule: Rule, what: &'static str) -> Result<(), Error> {
+    let ok = (rule.empty || !s.is_empty())
+        && s.bytes()
+            .all(|b| b >= rule.lowest && b != 0x7f && (rule.utf8 || b < 0x80));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiMisuse::BadConfig(what).into())
     }
 }
 
-pub(crate) fn copy<const N: usize>(s: &str, limit: usize) -> Result<String<N>, Error> {
-    String::try_from(s).map_err(|_| Error::CapacityExceeded {
-        what: Capacity::Config,
-        limit,
-    })
+fn validate_redirect_uri(uri: &[u8]) -> Result<(), Error> {
+    let bad = Error::ApiMisuse(ApiMisuse::BadConfig("redirect_uri"));
+    if uri.iter().any(|&b| b <= b' ' || b == 0x7f || b == b'#') {
+        return Err(bad);
+    }
+    // `https://` followed by something other than a path, or a loopback `http://`.
+    if web_authority(uri)?.is_some() {
+        return match after(uri, b"https://").map(<[u8]>::first) {
+            Some(None | Some(b'/')) => Err(bad),
+            _ => Ok(()),
+        };
+    }
+    // A private-use URI scheme (RFC 8252 §7.1): reverse domain name, so it has a dot.
+    let scheme = uri.split(|&b| b == b':').next().unwrap_or_default();
+    if scheme.len() < uri.len()
+        && scheme.contains(&b'.')
+        && scheme
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'-'))
+    {
+        Ok(())
+    } else {
+        Err(bad)
+    }
 }
 
 #[cfg(test)]

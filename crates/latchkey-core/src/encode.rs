@@ -28,7 +28,7 @@ use base64::Engine as _;
 use crate::error::{Error, InvalidMessage};
 
 /// An encoder closure: writes its output into a [`Writer`] (the same bytes on every call).
-type Encoder<'f> = dyn Fn(&mut Writer<'_>) -> Result<(), Error> + 'f;
+pub(crate) type Encoder<'f> = dyn Fn(&mut Writer<'_>) -> Result<(), Error> + 'f;
 
 /// Runs `f` once to measure its output and, if it fits in `buf`, once more to write it.
 ///
@@ -54,7 +54,7 @@ fn write_dyn(buf: &mut [u8], f: &Encoder<'_>) -> Result<usize, Error> {
 }
 
 /// Measures the output of `f` without writing anything.
-#[inline]
+#[cfg(test)]
 pub(crate) fn measure<F>(f: &F) -> Result<usize, Error>
 where
     F: Fn(&mut Writer<'_>) -> Result<(), Error>,
@@ -64,7 +64,7 @@ where
 
 /// [`measure`]'s body, compiled once.
 #[inline(never)]
-fn measure_dyn(f: &Encoder<'_>) -> Result<usize, Error> {
+pub(crate) fn measure_dyn(f: &Encoder<'_>) -> Result<usize, Error> {
     let mut w = Writer::counting();
     f(&mut w)?;
     Ok(w.len)
@@ -107,7 +107,8 @@ impl<'a> Writer<'a> {
         self.bytes(s.as_bytes());
     }
 
-    #[inline]
+    /// Appends one byte (out of line: every encoder calls it).
+    #[inline(never)]
     fn byte(&mut self, b: u8) {
         if let Some(dst) = self.buf.get_mut(self.len) {
             *dst = b;
@@ -118,7 +119,12 @@ impl<'a> Writer<'a> {
     /// Appends `s` percent-encoded for a URL query component: RFC 3986 unreserved
     /// characters (`A-Z a-z 0-9 - . _ ~`) pass, every other byte becomes `%XX`.
     pub(crate) fn percent(&mut self, s: &str) {
-        self.escaped(s.as_bytes(), false);
+        self.percent_bytes(s.as_bytes());
+    }
+
+    /// [`Writer::percent`] on bytes.
+    pub(crate) fn percent_bytes(&mut self, s: &[u8]) {
+        self.escaped(s, false);
     }
 
     /// Appends `s` encoded as `application/x-www-form-urlencoded` (RFC 6749 App. B):
@@ -127,68 +133,81 @@ impl<'a> Writer<'a> {
         self.escaped(s.as_bytes(), true);
     }
 
+    /// Byte by byte: no encoder the core runs through a [`Writer`] is on a hot path (the
+    /// authorization URL has its own writer, `authorize::Slice`).
+    #[inline(never)]
     fn escaped(&mut self, s: &[u8], space_as_plus: bool) {
-        let mut start = 0;
-        for (i, &b) in s.iter().enumerate() {
+        for &b in s {
             if is_unreserved(b) {
-                continue;
-            }
-            self.bytes(&s[start..i]);
-            if b == b' ' && space_as_plus {
+                self.byte(b);
+            } else if b == b' ' && space_as_plus {
                 self.byte(b'+');
             } else {
-                self.byte(b'%');
-                self.byte(HEX[usize::from(b >> 4)]);
-                self.byte(HEX[usize::from(b & 15)]);
+                self.hex_escape(b'%', b);
             }
-            start = i + 1;
         }
-        self.bytes(&s[start..]);
+    }
+
+    /// Appends `prefix` and `b` as two upper-case hex digits.
+    fn hex_escape(&mut self, prefix: u8, b: u8) {
+        self.byte(prefix);
+        self.byte(HEX[usize::from(b >> 4)]);
+        self.byte(HEX[usize::from(b & 15)]);
     }
 
     /// Appends `s` as a JSON string literal, quotes included (RFC 8259 §7): `"` and `\`
     /// escaped, control characters as `\u00XX`, `/` left alone.
+    #[inline(never)]
     pub(crate) fn json_str(&mut self, s: &str) {
         self.byte(b'"');
-        let bytes = s.as_bytes();
-        let mut start = 0;
-        for (i, &b) in bytes.iter().enumerate() {
-            let esc: &[u8] = match b {
-                b'"' => b"\\\"",
-                b'\\' => b"\\\\",
-                b'\n' => b"\\n",
-                b'\r' => b"\\r",
-                b'\t' => b"\\t",
+        for b in s.bytes() {
+            let esc = match b {
+                b'"' | b'\\' => b,
+                b'\n' => b'n',
+                b'\r' => b'r',
+                b'\t' => b't',
                 0..=0x1f | 0x7f => {
-                    self.bytes(&bytes[start..i]);
-                    self.bytes(&[
-                        b'\\',
-                        b'u',
-                        b'0',
-                        b'0',
-                        HEX[usize::from(b >> 4)],
-                        HEX[usize::from(b & 15)],
-                    ]);
-                    start = i + 1;
+                    self.bytes(b"\\u0");
+                    self.hex_escape(b'0', b);
                     continue;
                 }
-                _ => continue,
+                _ => {
+                    self.byte(b);
+                    continue;
+                }
             };
-            self.bytes(&bytes[start..i]);
-            self.bytes(esc);
-            start = i + 1;
+            self.byte(b'\\');
+            self.byte(esc);
         }
-        self.bytes(&bytes[start..]);
         self.byte(b'"');
     }
 
     /// Appends `data` as standard base64 with padding (RFC 4648 §4).
     pub(crate) fn base64(&mut self, data: &[u8]) {
-        // 48 input bytes at a time: exactly 64 characters, so `tmp` always has room.
-        let mut tmp = [0u8; 64];
-        for chunk in data.chunks(48) {
-            let n = base64_into(STANDARD, true, chunk, &mut tmp).unwrap_or(0);
-            self.bytes(&tmp[..n]);
+        self.base64_in(STANDARD, true, data);
+    }
+
+    /// The compact base64 encoder: `data` in `alphabet`, with `=` padding or without
+    /// (RFC 4648 §4, §5), one 6-bit group at a time through a bit accumulator.
+    #[inline(never)]
+    fn base64_in(&mut self, alphabet: &[u8; 64], pad: bool, data: &[u8]) {
+        let mut acc = 0u32;
+        let mut bits = 0u32;
+        for &b in data {
+            // Only the low `bits` (at most 12) bits matter; older ones shift out.
+            acc = (acc << 8) | u32::from(b);
+            bits += 8;
+            while bits >= 6 {
+                bits -= 6;
+                self.byte(alphabet[((acc >> bits) & 63) as usize]);
+            }
+        }
+        if bits > 0 {
+            self.byte(alphabet[((acc << (6 - bits)) & 63) as usize]);
+            // 2 bits left → 2 characters so far in the group, 4 bits → 3.
+            if pad {
+                self.bytes(if bits == 2 { b"==" } else { b"=" });
+            }
         }
     }
 }
@@ -207,16 +226,40 @@ pub(crate) fn base64url<'o>(data: &[u8], out: &'o mut [u8]) -> Option<&'o str> {
 }
 
 /// [`base64url`] without the UTF-8 view: the number of bytes written.
+///
+/// Two encoders, by target: on 64-bit hosts (where the `pkce_s256` and state benches hold
+/// it to the sha2+base64 floor) the group-at-a-time [`base64_into`]; elsewhere (the
+/// firmware size budget) the compact [`Writer::base64_in`]. Tests compile both and a
+/// differential proptest holds them to the same output.
 pub(crate) fn base64url_into(data: &[u8], out: &mut [u8]) -> Option<usize> {
-    base64_into(URL_SAFE, false, data, out)
+    #[cfg(target_pointer_width = "64")]
+    {
+        base64_into(URL_SAFE, false, data, out)
+    }
+    #[cfg(not(target_pointer_width = "64"))]
+    {
+        base64url_compact(data, out)
+    }
 }
 
-/// The core's one base64 encoder (see the module doc): `data` in `alphabet`, with `=`
+/// [`base64url_into`]'s compact encoder (see there).
+#[cfg(any(not(target_pointer_width = "64"), test))]
+fn base64url_compact(data: &[u8], out: &mut [u8]) -> Option<usize> {
+    // 4 characters per whole group of 3 bytes, 2 or 3 for a last group of 1 or 2.
+    let n = data.len() / 3 * 4 + (data.len() % 3 * 4).div_ceil(3);
+    let mut w = Writer::new(out.get_mut(..n)?);
+    w.base64_in(URL_SAFE, false, data);
+    Some(n)
+}
+
+/// The core's fast base64 encoder (see the module doc): `data` in `alphabet`, with `=`
 /// padding or without (RFC 4648 §4, §5), into the start of `out`; returns the bytes
 /// written, or `None` (nothing written) when `out` is too small.
 ///
 /// Each 3-byte group becomes 4 characters stored at once; a last group of 1 or 2 bytes
-/// becomes 2 or 3 characters (and `=`s when padding).
+/// becomes 2 or 3 characters (and `=`s when padding). Only 64-bit targets (and tests) use
+/// it: see [`base64url_into`].
+#[cfg(any(target_pointer_width = "64", test))]
 #[inline(never)]
 fn base64_into(alphabet: &[u8; 64], pad: bool, data: &[u8], out: &mut [u8]) -> Option<usize> {
     let (groups, tail) = data.as_chunks::<3>();
@@ -251,14 +294,43 @@ fn base64_into(alphabet: &[u8; 64], pad: bool, data: &[u8], out: &mut [u8]) -> O
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
-/// RFC 3986 §2.3 unreserved characters (`A-Z a-z 0-9 - . _ ~`), without branches (so
-/// counting loops over it vectorise).
+/// RFC 3986 §2.3 unreserved characters (`A-Z a-z 0-9 - . _ ~`).
+///
+/// Two forms, by target: on 64-bit hosts, compares without branches (so the authorization
+/// URL's counting loop vectorises, `authorize_url` bench); elsewhere, one bit of a 128-bit
+/// table (a few instructions where it is inlined, for the firmware size budget). Tests
+/// compile both and check them against each other on every byte.
 #[inline]
 pub(crate) fn is_unreserved(b: u8) -> bool {
+    #[cfg(target_pointer_width = "64")]
+    {
+        is_unreserved_branchless(b)
+    }
+    #[cfg(not(target_pointer_width = "64"))]
+    {
+        is_unreserved_table(b)
+    }
+}
+
+/// [`is_unreserved`] without branches (see there).
+#[cfg(any(target_pointer_width = "64", test))]
+#[inline]
+fn is_unreserved_branchless(b: u8) -> bool {
     let alpha = (b | 0x20).wrapping_sub(b'a') < 26;
     let digit = b.wrapping_sub(b'0') < 10;
     let mark = (b == b'-') | (b == b'.') | (b == b'_') | (b == b'~');
     alpha | digit | mark
+}
+
+/// [`is_unreserved`] as a table lookup (see there): bit `b % 32` of word `b / 32`.
+#[cfg(any(not(target_pointer_width = "64"), test))]
+#[inline]
+fn is_unreserved_table(b: u8) -> bool {
+    /// Bits for `-` `.` `0-9`; `A-Z` `_`; `a-z` `~`.
+    const TABLE: [u32; 4] = [0, 0x03ff_6000, 0x87ff_fffe, 0x47ff_fffe];
+    TABLE
+        .get(usize::from(b >> 5))
+        .is_some_and(|w| (w >> (b & 31)) & 1 != 0)
 }
 
 /// Percent-encodes `s` for a URL query component into `buf`; returns the bytes written.
@@ -434,7 +506,51 @@ mod tests {
         );
     }
 
+    #[test]
+    fn unreserved_table_and_branchless_forms_agree_on_every_byte() {
+        for b in 0..=u8::MAX {
+            let want = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+            assert_eq!(is_unreserved_branchless(b), want, "{b:#x}");
+            assert_eq!(is_unreserved_table(b), want, "{b:#x}");
+        }
+    }
+
+    #[test]
+    fn json_str_escapes_every_control_byte() {
+        for b in (0u8..0x20).chain([0x7f]) {
+            let s = [b'a', b];
+            let s = core::str::from_utf8(&s).unwrap();
+            let (buf, n) = enc(|w| w.json_str(s));
+            let want = match b {
+                b'\n' => "\"a\\n\"".to_owned(),
+                b'\r' => "\"a\\r\"".to_owned(),
+                b'\t' => "\"a\\t\"".to_owned(),
+                _ => format!("\"a\\u{b:04X}\""),
+            };
+            assert_eq!(core::str::from_utf8(&buf[..n]).unwrap(), want);
+        }
+    }
+
     proptest::proptest! {
+        /// The two base64url encoders (fast on 64-bit, compact elsewhere) agree on every
+        /// input and on when `out` is too small.
+        #[test]
+        fn base64url_fast_and_compact_encoders_agree(
+            data in proptest::collection::vec(proptest::num::u8::ANY, 0..190),
+            room in 0usize..260,
+        ) {
+            let mut fast = [0u8; 260];
+            let mut compact = [0u8; 260];
+            let a = base64_into(URL_SAFE, false, &data, &mut fast[..room]);
+            let b = base64url_compact(&data, &mut compact[..room]);
+            proptest::prop_assert_eq!(a, b);
+            proptest::prop_assert_eq!(&fast[..], &compact[..]);
+            // Padded standard base64 too (the fast one's other mode, the writer's `base64`).
+            let n = base64_into(STANDARD, true, &data, &mut fast).unwrap();
+            let (w, m) = enc(|w| w.base64(&data));
+            proptest::prop_assert_eq!(&fast[..n], &w[..m]);
+        }
+
         #[test]
         fn base64_matches_the_base64_crate(data in proptest::collection::vec(proptest::num::u8::ANY, 0..190)) {
             use base64::Engine as _;

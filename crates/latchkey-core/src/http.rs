@@ -5,7 +5,7 @@
 
 use core::fmt;
 
-use crate::encode::{Writer, measure};
+use crate::encode::{Encoder, Writer, measure_dyn};
 use crate::error::{Error, ServerMisbehaved};
 
 /// The largest number of headers a [`Request`] carries.
@@ -110,6 +110,7 @@ pub const CONTENT_TYPE_JSON: &str = "application/json";
 ///
 /// Each part is measured first; when the total does not fit, nothing is written and
 /// [`Error::BufferTooSmall`] carries the total size.
+#[inline]
 pub(crate) fn build_request<'b, U, A, B>(
     buf: &'b mut [u8],
     method: Method,
@@ -123,21 +124,35 @@ where
     A: Fn(&mut Writer<'_>) -> Result<(), Error>,
     B: Fn(&mut Writer<'_>) -> Result<(), Error>,
 {
-    let url_len = measure(&url)?;
-    let auth_len = match &authorization {
-        Some(a) => measure(a)?,
+    let authorization = authorization.as_ref().map(|a| a as &Encoder<'_>);
+    build_dyn(buf, method, content_type, &url, authorization, &body)
+}
+
+/// [`build_request`]'s body, compiled once: each encoder runs once to measure and once to
+/// write.
+#[inline(never)]
+fn build_dyn<'b>(
+    buf: &'b mut [u8],
+    method: Method,
+    content_type: Option<&'static str>,
+    url: &Encoder<'_>,
+    authorization: Option<&Encoder<'_>>,
+    body: &Encoder<'_>,
+) -> Result<Request<'b>, Error> {
+    let url_len = measure_dyn(url)?;
+    let auth_len = match authorization {
+        Some(a) => measure_dyn(a)?,
         None => 0,
     };
-    let body_len = measure(&body)?;
+    let body_len = measure_dyn(body)?;
     let required = url_len + auth_len + body_len;
-    if required > buf.len() {
+    let Some(out) = buf.get_mut(..required) else {
         return Err(Error::BufferTooSmall { required });
-    }
-    let (url_buf, rest) = buf.split_at_mut(url_len);
-    let (auth_buf, rest) = rest.split_at_mut(auth_len);
-    let body_buf = &mut rest[..body_len];
+    };
+    let (url_buf, rest) = out.split_at_mut(url_len);
+    let (auth_buf, body_buf) = rest.split_at_mut(auth_len);
     url(&mut Writer::new(url_buf))?;
-    if let Some(a) = &authorization {
+    if let Some(a) = authorization {
         a(&mut Writer::new(auth_buf))?;
     }
     body(&mut Writer::new(body_buf))?;

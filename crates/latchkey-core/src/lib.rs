@@ -163,3 +163,31 @@ pub const MAX_JSON_DEPTH: usize = 32;
 pub(crate) fn wipe<const N: usize>(s: &mut heapless::String<N>) {
     zeroize::Zeroize::zeroize(s);
 }
+
+/// Replaces the text of a bounded string with `s`; longer than its capacity →
+/// [`Error::CapacityExceeded`] (`what`, limit the capacity).
+///
+/// Size: one compiled body for every capacity, through heapless's `StringView`, where
+/// `String::try_from` and `Clone` are compiled once per capacity (see [`copied`]).
+#[inline(never)]
+pub(crate) fn put(
+    dst: &mut heapless::string::StringView,
+    s: &str,
+    what: Capacity,
+) -> Result<(), Error> {
+    dst.clear();
+    dst.push_str(s).map_err(|_| Error::CapacityExceeded {
+        what,
+        limit: dst.capacity(),
+    })
+}
+
+/// A copy of a bounded string made with [`put`]: what `Clone` does, without a body per
+/// capacity.
+#[inline]
+pub(crate) fn copied<const N: usize>(s: &heapless::String<N>) -> heapless::String<N> {
+    let mut out = heapless::String::new();
+    // Cannot fail: the same capacity.
+    let _ = put(out.as_mut_view(), s, Capacity::Config);
+    out
+}

@@ -29,6 +29,7 @@ use heapless::String;
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{ApiMisuse, Capacity, Error, InvalidMessage};
+use crate::put;
 
 /// Fewest entropy bytes a verifier is made from (256 bits; RFC 7636 §7.1, PKCE-1).
 pub const MIN_ENTROPY: usize = 32;
@@ -88,14 +89,16 @@ impl CodeVerifier {
             });
         }
         let mut tmp = [0u8; VERIFIER_MAX_LEN];
-        let result = crate::encode::base64url(entropy, &mut tmp)
-            .and_then(|s| String::try_from(s).ok())
-            .map(Self)
-            // Unreachable: 96 bytes encode to exactly 128 ASCII characters.
-            .ok_or(Error::CapacityExceeded {
+        // Unreachable, as `put` failing is: 96 bytes encode to exactly 128 characters
+        // (nothing is written to `tmp` when it is too small).
+        let Some(text) = crate::encode::base64url(entropy, &mut tmp) else {
+            return Err(Error::CapacityExceeded {
                 what: Capacity::Entropy,
                 limit: MAX_ENTROPY,
             });
+        };
+        let mut verifier = String::new();
+        let result = put(verifier.as_mut_view(), text, Capacity::Entropy).map(|()| Self(verifier));
         #[cfg(feature = "zeroize")]
         zeroize::Zeroize::zeroize(&mut tmp);
         result
@@ -109,8 +112,9 @@ impl CodeVerifier {
         {
             return Err(InvalidMessage::BadCodeVerifier.into());
         }
-        String::try_from(s)
-            .map(Self)
+        let mut text = String::new();
+        put(text.as_mut_view(), s, Capacity::Config)
+            .map(|()| Self(text))
             .map_err(|_| InvalidMessage::BadCodeVerifier.into())
     }
 
@@ -196,6 +200,11 @@ impl CodeChallenge {
             .get(..self.len)
             .and_then(|b| core::str::from_utf8(b).ok())
             .unwrap_or_default()
+    }
+
+    /// The challenge's bytes, without the UTF-8 view.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or_default()
     }
 
     /// The method it was made with (the `code_challenge_method` parameter).

@@ -7,10 +7,10 @@ use heapless::String;
 #[cfg(feature = "kommo")]
 use heapless::Vec;
 
-use crate::MAX_URL_LEN;
 use crate::error::{ApiMisuse, Capacity, CheckFailed, Error};
 #[cfg(feature = "kommo")]
 use crate::{MAX_ALLOWLIST, MAX_HOST_LEN};
+use crate::{MAX_URL_LEN, copied, put};
 
 /// The dialect a profile speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +79,7 @@ impl KommoMode {
 
 /// An absolute endpoint URL that is `https://`, or `http://` on a loopback host (TOK-1),
 /// with no fragment and no userinfo. At most [`MAX_URL_LEN`] bytes.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(PartialEq, Eq)]
 pub struct Endpoint(String<MAX_URL_LEN>);
 
 impl Endpoint {
@@ -92,31 +92,19 @@ impl Endpoint {
     /// assert!(Endpoint::parse("http://api.example.com/token").is_err());
     /// ```
     pub fn parse(url: &str) -> Result<Self, Error> {
-        let (rest, secure) = if let Some(rest) = url.strip_prefix("https://") {
-            (rest, true)
-        } else if let Some(rest) = url.strip_prefix("http://") {
-            (rest, false)
-        } else {
-            return Err(CheckFailed::InsecureUrl.into());
-        };
-        let auth = authority(rest);
-        if !secure && !is_loopback_authority(auth) {
-            return Err(CheckFailed::InsecureUrl.into());
-        }
-        if auth.is_empty()
-            || auth.bytes().any(|b| b == b'@')
-            || url
-                .bytes()
-                .any(|b| b <= b' ' || b == 0x7f || b == b'\\' || b == b'#')
-        {
-            return Err(ApiMisuse::BadConfig("endpoint URL").into());
-        }
-        let mut s = String::new();
-        s.push_str(url).map_err(|_| Error::CapacityExceeded {
-            what: Capacity::Url,
-            limit: MAX_URL_LEN,
-        })?;
-        Ok(Self(s))
+        let mut endpoint = Self::EMPTY;
+        endpoint.set(url)?;
+        Ok(endpoint)
+    }
+
+    /// No URL yet: what [`Endpoint::set`] fills in.
+    const EMPTY: Self = Self(String::new());
+
+    /// [`Endpoint::parse`] in place, compiled once.
+    #[inline(never)]
+    fn set(&mut self, url: &str) -> Result<(), Error> {
+        check_endpoint(url.as_bytes())?;
+        put(self.0.as_mut_view(), url, Capacity::Url)
     }
 
     /// The URL.
@@ -131,41 +119,92 @@ impl Endpoint {
     }
 }
 
+/// Through [`crate::copied`], not heapless's `Clone` (see there).
+impl Clone for Endpoint {
+    fn clone(&self) -> Self {
+        Self(copied(&self.0))
+    }
+}
+
 impl core::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_tuple("Endpoint").field(&self.as_str()).finish()
     }
 }
 
+/// [`Endpoint::parse`]'s checks (TOK-1): `https://`, or `http://` on a loopback authority;
+/// a non-empty authority without `@`; no whitespace, control bytes, `\` or `#`.
+#[inline(never)]
+fn check_endpoint(url: &[u8]) -> Result<(), Error> {
+    let Some(auth) = web_authority(url)? else {
+        return Err(CheckFailed::InsecureUrl.into());
+    };
+    if auth.is_empty()
+        || auth.contains(&b'@')
+        || url
+            .iter()
+            .any(|&b| b <= b' ' || b == 0x7f || b == b'\\' || b == b'#')
+    {
+        return Err(ApiMisuse::BadConfig("endpoint URL").into());
+    }
+    Ok(())
+}
+
+/// The authority of an `https://` URL, or of an `http://` URL whose authority is loopback
+/// (else [`CheckFailed::InsecureUrl`], TOK-1); `None` for any other scheme.
+pub(crate) fn web_authority(url: &[u8]) -> Result<Option<&[u8]>, Error> {
+    let (rest, secure) = match (after(url, b"https://"), after(url, b"http://")) {
+        (Some(rest), _) => (rest, true),
+        (None, Some(rest)) => (rest, false),
+        (None, None) => return Ok(None),
+    };
+    let auth = authority(rest);
+    if secure || loopback_authority(auth) {
+        Ok(Some(auth))
+    } else {
+        Err(CheckFailed::InsecureUrl.into())
+    }
+}
+
+/// `s` after `prefix`, if it starts with it (one compiled copy for every prefix).
+#[inline(never)]
+pub(crate) fn after<'s>(s: &'s [u8], prefix: &[u8]) -> Option<&'s [u8]> {
+    s.strip_prefix(prefix)
+}
+
 /// The authority part (`host[:port]`) of the text after `scheme://`.
-pub(crate) fn authority(rest: &str) -> &str {
+fn authority(rest: &[u8]) -> &[u8] {
     let end = rest
-        .bytes()
+        .iter()
         .position(|b| matches!(b, b'/' | b'?' | b'#'))
         .unwrap_or(rest.len());
-    // An ASCII byte ends it, so `end` is a character boundary.
     rest.get(..end).unwrap_or(rest)
 }
 
 /// `127.0.0.1`, `[::1]` or `localhost` (any case), optionally followed by `:` and a port of
 /// one to five digits (RFC 8252 §7.3, §8.3) — and nothing else: no user info, no second
 /// colon, no text after the `]` (`[::1]evil.com` is not loopback).
+#[cfg(any(feature = "crm", test))]
 pub(crate) fn is_loopback_authority(auth: &str) -> bool {
-    let b = auth.as_bytes();
-    let (host, port) = match b.strip_prefix(b"[::1]") {
-        Some(port) => (&b"[::1]"[..], port),
-        None => b.split_at(b.iter().position(|&c| c == b':').unwrap_or(b.len())),
-    };
-    let host_ok =
-        host == b"[::1]" || host == b"127.0.0.1" || host.eq_ignore_ascii_case(b"localhost");
-    let port_ok = match port.split_first() {
-        None => true,
-        Some((b':', digits)) => {
-            (1..=5).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit)
-        }
-        Some(_) => false,
-    };
-    host_ok && port_ok
+    loopback_authority(auth.as_bytes())
+}
+
+/// [`is_loopback_authority`] on bytes. The first two hosts have no letters, so comparing
+/// them case-insensitively is comparing them exactly.
+fn loopback_authority(auth: &[u8]) -> bool {
+    [&b"127.0.0.1"[..], b"[::1]", b"localhost"]
+        .iter()
+        .any(|host| {
+            let (head, port) = auth.split_at_checked(host.len()).unwrap_or_default();
+            head.eq_ignore_ascii_case(host)
+                && match port {
+                    [] => true,
+                    [b':', digits @ ..] => {
+                        (1..=5).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit)
+                    }
+                    _ => false,
+                }
+        })
 }
 
 /// Plain RFC 6749 endpoints.
@@ -233,15 +272,18 @@ pub const KOMMO_DEFAULT_SUFFIX: &str = ".kommo.com";
 impl Profile {
     /// A plain RFC 6749 profile with these endpoints (`client_secret_basic` by default).
     pub fn rfc6749(authorization_endpoint: &str, token_endpoint: &str) -> Result<Self, Error> {
-        Ok(Self::Rfc6749(Rfc6749 {
-            authorization: Endpoint::parse(authorization_endpoint)?,
-            token: Endpoint::parse(token_endpoint)?,
+        let mut r = Rfc6749 {
+            authorization: Endpoint::EMPTY,
+            token: Endpoint::EMPTY,
             revocation: None,
             #[cfg(feature = "device")]
             device_authorization: None,
             issuer: None,
             client_auth: ClientAuth::Basic,
-        }))
+        };
+        r.authorization.set(authorization_endpoint)?;
+        r.token.set(token_endpoint)?;
+        Ok(Self::Rfc6749(r))
     }
 
     /// A CRM profile for this client portal and API host.
@@ -259,11 +301,13 @@ impl Profile {
     pub fn kommo() -> Self {
         let mut referer_allowlist = Vec::new();
         let mut suffix = String::new();
-        // Both fit by construction: a 10-byte suffix in an empty list.
+        // All fit by construction: a 10-byte suffix in an empty list, a 27-byte URL.
         let _ = suffix.push_str(KOMMO_DEFAULT_SUFFIX);
         let _ = referer_allowlist.push(suffix);
+        let mut consent = Endpoint(String::new());
+        let _ = put(consent.0.as_mut_view(), KOMMO_CONSENT_URL, Capacity::Url);
         Self::Kommo(Kommo {
-            consent: Endpoint(String::try_from(KOMMO_CONSENT_URL).unwrap_or_default()),
+            consent,
             referer_allowlist,
             mode: KommoMode::Popup,
         })
@@ -293,7 +337,8 @@ impl Profile {
         url: &str,
         slot: fn(&mut Rfc6749) -> &mut Option<Endpoint>,
     ) -> Result<Self, Error> {
-        *slot(self.rfc_mut(what)?) = Some(Endpoint::parse(url)?);
+        // On an error `self` is dropped, so the half-set endpoint is never seen.
+        slot(self.rfc_mut(what)?).insert(Endpoint::EMPTY).set(url)?;
         Ok(self)
     }
 
@@ -316,7 +361,11 @@ impl Profile {
         if crate::callback::validate_host(host).is_err() {
             return Err(ApiMisuse::BadConfig("referer suffix").into());
         }
-        let mut s = crate::client::copy::<MAX_HOST_LEN>(suffix, MAX_HOST_LEN)?;
+        let mut s =
+            String::<MAX_HOST_LEN>::try_from(suffix).map_err(|_| Error::CapacityExceeded {
+                what: Capacity::Config,
+                limit: MAX_HOST_LEN,
+            })?;
         s.make_ascii_lowercase();
         k.referer_allowlist
             .push(s)

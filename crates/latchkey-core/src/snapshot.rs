@@ -28,6 +28,7 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::encode::Writer;
 use crate::error::{CheckFailed, Error, InvalidMessage};
 use crate::profile::{Dialect, Profile};
 use crate::session::Config;
@@ -52,33 +53,40 @@ pub(crate) struct Snapshot<'a> {
 impl<'a> Snapshot<'a> {
     /// Parses and checks a snapshot against the configuration it is restored into.
     pub(crate) fn parse(bytes: &'a [u8], config: &Config) -> Result<Self, Error> {
-        let bad = || Error::InvalidMessage(InvalidMessage::BadSnapshot);
-        if bytes.len() < HEADER_LEN + 4 * 2 + CHECK_LEN || &bytes[..4] != MAGIC {
-            return Err(bad());
+        let bad = Error::InvalidMessage(InvalidMessage::BadSnapshot);
+        let (Some((body, check)), true) = (
+            bytes.split_last_chunk::<CHECK_LEN>(),
+            bytes.len() >= HEADER_LEN + 4 * 2 + CHECK_LEN,
+        ) else {
+            return Err(bad);
+        };
+        let Some((header, mut rest)) = body.split_first_chunk::<HEADER_LEN>() else {
+            return Err(bad);
+        };
+        // Constant positions in a fixed-size header: no bounds checks.
+        if header[..4] != *MAGIC {
+            return Err(bad);
         }
-        if bytes[4] != VERSION {
+        if header[4] != VERSION {
             return Err(InvalidMessage::SnapshotVersion.into());
         }
-        let (body, check) = bytes.split_at(bytes.len() - CHECK_LEN);
-        let digest = Sha256::digest(body);
-        if digest[..CHECK_LEN] != *check {
-            return Err(bad());
+        if Sha256::digest(body)[..CHECK_LEN] != *check {
+            return Err(bad);
         }
-        if bytes[5] != dialect_byte(config.profile.dialect()) || bytes[6..14] != binding(config) {
+        if header[5] != dialect_byte(config.profile.dialect()) || header[6..14] != binding(config) {
             return Err(CheckFailed::ForeignSnapshot.into());
         }
-        let mut expires = [0u8; 8];
-        expires.copy_from_slice(&bytes[14..22]);
-        let mut r = Reader {
-            rest: &body[HEADER_LEN..],
-        };
-        let access = r.str16().ok_or_else(bad)?;
-        let refresh = r.str16().ok_or_else(bad)?;
-        let scope = r.str16().ok_or_else(bad)?;
-        let account = r.str16().ok_or_else(bad)?;
-        if !r.rest.is_empty() || access.is_empty() {
-            return Err(bad());
+        // Access token, refresh token, scope, account: each a `u16` length and UTF-8 text.
+        let mut fields = [""; 4];
+        for field in &mut fields {
+            *field = str16(&mut rest).ok_or(bad)?;
         }
+        let [access, refresh, scope, account] = fields;
+        if !rest.is_empty() || access.is_empty() {
+            return Err(bad);
+        }
+        let mut expires = [0u8; 8];
+        expires.copy_from_slice(&header[14..]);
         Ok(Self {
             access,
             refresh: (!refresh.is_empty()).then_some(refresh),
@@ -107,25 +115,23 @@ pub(crate) fn write(snap: &Snapshot<'_>, config: &Config, buf: &mut [u8]) -> Res
         }
         required += 2 + f.len();
     }
-    if required > buf.len() {
+    let Some((body, check)) = buf
+        .get_mut(..required)
+        .and_then(|out| out.split_last_chunk_mut::<CHECK_LEN>())
+    else {
         return Err(Error::BufferTooSmall { required });
-    }
-    let out = &mut buf[..required];
-    out[..4].copy_from_slice(MAGIC);
-    out[4] = VERSION;
-    out[5] = dialect_byte(config.profile.dialect());
-    out[6..14].copy_from_slice(&binding(config));
-    out[14..22].copy_from_slice(&snap.expires_at.to_be_bytes());
-    let mut at = HEADER_LEN;
+    };
+    let mut w = Writer::new(body);
+    w.bytes(MAGIC);
+    w.bytes(&[VERSION, dialect_byte(config.profile.dialect())]);
+    w.bytes(&binding(config));
+    w.bytes(&snap.expires_at.to_be_bytes());
     for f in fields {
         // Lengths were checked above.
-        let len = f.len() as u16;
-        out[at..at + 2].copy_from_slice(&len.to_be_bytes());
-        out[at + 2..at + 2 + f.len()].copy_from_slice(f.as_bytes());
-        at += 2 + f.len();
+        w.bytes(&(f.len() as u16).to_be_bytes());
+        w.str(f);
     }
-    let digest = Sha256::digest(&out[..at]);
-    out[at..].copy_from_slice(&digest[..CHECK_LEN]);
+    check.copy_from_slice(&Sha256::digest(body)[..CHECK_LEN]);
     Ok(required)
 }
 
@@ -156,16 +162,10 @@ fn binding(config: &Config) -> [u8; 8] {
     out
 }
 
-struct Reader<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn str16(&mut self) -> Option<&'a str> {
-        let (len, rest) = self.rest.split_at_checked(2)?;
-        let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
-        let (s, rest) = rest.split_at_checked(len)?;
-        self.rest = rest;
-        core::str::from_utf8(s).ok()
-    }
+/// Takes a `str16` (a `u16` length, then that many UTF-8 bytes) off the front of `rest`.
+fn str16<'a>(rest: &mut &'a [u8]) -> Option<&'a str> {
+    let (len, tail) = rest.split_first_chunk::<2>()?;
+    let (s, tail) = tail.split_at_checked(usize::from(u16::from_be_bytes(*len)))?;
+    *rest = tail;
+    core::str::from_utf8(s).ok()
 }
