@@ -75,37 +75,16 @@ use crate::{MAX_CALLBACK_LEN, MAX_PARAM_LEN};
 ///
 /// Parsing checks no state, issuer or referer: call [`Callback::verify`] next.
 pub fn parse_callback<'b>(query: &'b [u8], scratch: &'b mut [u8]) -> Result<Callback<'b>, Error> {
-    let mut parser = Parser {
-        input: query,
-        rest: scratch,
-        params: Params::default(),
-    };
-    // One pass finds the query in `query` and takes its pairs as it goes, before the
-    // length and UTF-8 checks that come first in the contract: when it fails, those
-    // checks are made again on their own (the error path), so the first error is the
-    // documented one. Clean values are UTF-8 checked one by one (they are borrowed as
-    // `str`), the rest of an all-ASCII query needs no check.
-    let (start, end, ascii) = match parser.scan() {
-        Ok(found) => found,
-        Err(e) => return Err(first_error(query, e)),
-    };
-    check_query(query.get(start..end).unwrap_or_default(), ascii)?;
-    parser.params.finish()
+    imp::parse(query, scratch)
 }
 
-/// The error [`parse_callback`] reports when its scan stopped at `scan_error`: the query's
-/// length and UTF-8 come first, and a too small scratch needs the query's length.
-#[cold]
-fn first_error(input: &[u8], scan_error: Error) -> Error {
-    let q = query_part(input);
-    match check_query(q, false) {
-        Err(e) => e,
-        Ok(()) => match scan_error {
-            Error::BufferTooSmall { .. } => Error::BufferTooSmall { required: q.len() },
-            e => e,
-        },
-    }
-}
+/// The implementation of [`parse_callback`] elsewhere: byte by byte, where size is judged.
+#[cfg(not(target_pointer_width = "64"))]
+use bytes as imp;
+/// The implementation of [`parse_callback`] on 64-bit targets, where the speed goals are
+/// judged: eight bytes at a time.
+#[cfg(target_pointer_width = "64")]
+use words as imp;
 
 /// CB-4 and CB-2 for the whole query: at most [`MAX_CALLBACK_LEN`] bytes, and UTF-8
 /// (checked unless the caller saw only ASCII).
@@ -203,11 +182,11 @@ impl<'b> Callback<'b> {
         expected_state: &StateToken,
         profile: &Profile,
     ) -> Result<VerifiedCallback<'b>, Error> {
-        expected_state.verify(self.state().unwrap_or(""))?;
-        let iss = match self {
-            Self::Code(c) => c.iss,
-            Self::Error(e) => e.iss,
+        let (state, iss) = match self {
+            Self::Code(c) => (c.state, c.iss),
+            Self::Error(e) => (e.state, e.iss),
         };
+        expected_state.verify(state.unwrap_or(""))?;
         check_issuer(iss, profile.issuer())?;
         let c = match self {
             Self::Code(c) => c,
@@ -542,12 +521,13 @@ pub(crate) fn validate_host(h: &str) -> Result<(), Error> {
     Ok(())
 }
 
-fn check_issuer(iss: Option<&str>, expected: Option<&str>) -> Result<(), Error> {
+/// CB-3: `iss` against the issuer the profile expects, if any (see [`Callback::verify`]).
+fn check_issuer(iss: Option<&str>, expected: Option<&str>) -> Result<(), CheckFailed> {
     match (expected, iss) {
         (None, _) => Ok(()),
-        (Some(_), None) => Err(CheckFailed::IssuerMissing.into()),
+        (Some(_), None) => Err(CheckFailed::IssuerMissing),
         (Some(want), Some(got)) if want == got => Ok(()),
-        (Some(_), Some(_)) => Err(CheckFailed::IssuerMismatch.into()),
+        (Some(_), Some(_)) => Err(CheckFailed::IssuerMismatch),
     }
 }
 
@@ -561,27 +541,10 @@ fn check_param_len(decoded_len: usize) -> Result<(), Error> {
     Ok(())
 }
 
-/// The query of `input`: fragment dropped, then a `…?` URL prefix (one without `=` or `&`)
-/// skipped. One scan for the first `#` or `?` (the common query has neither).
-fn query_part(input: &[u8]) -> &[u8] {
-    let Some(i) = find_any(input, 0, [b'#', b'?']) else {
-        return input;
-    };
-    if input.get(i) == Some(&b'#') {
-        return &input[..i];
-    }
-    let end = find_any(input, i + 1, [b'#']).unwrap_or(input.len());
-    let start = match find_any(&input[..i], 0, [b'=', b'&']) {
-        None => i + 1,
-        Some(_) => 0,
-    };
-    &input[start..end]
-}
-
-/// The state of [`parse_callback`]: the whole input, the unused part of the scratch and
-/// the parameters seen so far.
+/// The state of [`parse_callback`]: the input its pairs index, the unused part of the
+/// scratch and the parameters seen so far.
 struct Parser<'b> {
-    /// The input, URL prefix and fragment included.
+    /// The input the pairs index: the whole input for `words`, the query for `bytes`.
     input: &'b [u8],
     rest: &'b mut [u8],
     params: Params<'b>,
@@ -609,81 +572,26 @@ impl Pair {
     }
 }
 
-impl<'b> Parser<'b> {
-    /// Finds the query in the input and takes its pairs, in one pass eight bytes at a time:
-    /// only the bytes that may matter (`&`, `=`, `%`, `+`, `#`, `?`, control bytes and a few
-    /// rare others) are looked at one by one. Per pair it notes where the first `=` is and
-    /// whether the name or the value needs decoding (an escape or a control byte, which the
-    /// decoder rejects). The query ends at the first `#`, and the word holding the end of
-    /// the input gets a `#` just past it, so the last pair ends like the others. A `?`
-    /// before any `=`, `&` or other `?` ends a URL prefix: the query starts after it (see
-    /// [`query_part`]).
-    ///
-    /// Returns where the query starts and ends, and whether every byte the scan loaded
-    /// (the whole query among them) is ASCII. Checks neither the query's length nor its
-    /// UTF-8 (the caller does).
-    fn scan(&mut self) -> Result<(usize, usize, bool), Error> {
-        let input = self.input;
-        let mut pair = Pair::new(0);
-        let mut start = 0;
-        // No `=`, `&` or `?` yet: a `?` now ends a URL prefix.
-        let mut prefix = true;
-        let mut high = 0;
-        let (words, tail) = input.as_chunks::<8>();
-        // The last bytes, then the padding, which starts with the `#` that stops the scan.
-        let n = tail.len(); // 0..=7
-        let tail_word = match input.last_chunk::<8>() {
-            // The last eight bytes, shifted down past the ones in `words`: no copy loop.
-            Some(last) if n > 0 => u64::from_le_bytes(*last) >> (8 * (8 - n)),
-            _ => tail.iter().rev().fold(0, |w, &b| (w << 8) | u64::from(b)),
-        } | ((PAD ^ PAD_TO_HASH) << (8 * n));
-        let mut i = 0;
-        let end = loop {
-            let word = words.get(i).map_or(tail_word, |w| u64::from_le_bytes(*w));
-            let base = 8 * i;
-            high |= word;
-            let mut mask = special_mask(word);
-            let mut end = None;
-            while mask != 0 {
-                let k = mask.trailing_zeros() / 8;
-                mask &= mask - 1;
-                let at = base + k as usize;
-                match (word >> (8 * k)) as u8 {
-                    c @ (b'&' | b'#') => {
-                        self.pair(&pair, at)?;
-                        if c == b'#' {
-                            end = Some(at);
-                            break;
-                        }
-                        pair = Pair::new(at + 1);
-                        prefix = false;
-                    }
-                    b'=' if pair.eq.is_none() => {
-                        pair.eq = Some(at);
-                        prefix = false;
-                    }
-                    b'?' if prefix => {
-                        start = at + 1;
-                        pair = Pair::new(start);
-                        prefix = false;
-                    }
-                    b'%' | b'+' | ..0x20 | 0x7f if pair.eq.is_none() => pair.name_dirty = true,
-                    b'%' | b'+' | ..0x20 | 0x7f => pair.value_dirty = true,
-                    // A second `=`, a later `?`, or a plain byte the mask lets through.
-                    _ => {}
-                }
-            }
-            if let Some(end) = end {
-                break end;
-            }
-            i += 1;
-        };
-        Ok((start, end, high & HI == 0))
-    }
+/// What the two implementations of [`parse_callback`] differ in below the scan: how a
+/// name is looked up, how a value is decoded and how its slot is found.
+trait Codec {
+    /// The parameter called `name` (decoded).
+    fn param(name: &[u8]) -> Param;
+    /// [`form_decode`](crate::encode::form_decode) with the same result and the same first
+    /// error; the `required` of a `BufferTooSmall` is the caller's to fix. Bytes of `out`
+    /// past the decoded text may be overwritten.
+    fn decode<'o>(raw: &[u8], out: &'o mut [u8]) -> Result<&'o str, Error>;
+    /// Where the value of `param` is kept, if it is one of the first eight.
+    fn slot<'p, 'b>(
+        values: &'p mut [Option<&'b str>; 8],
+        param: Param,
+    ) -> Option<&'p mut Option<&'b str>>;
+}
 
+impl<'b> Parser<'b> {
     /// Takes the pair `pair.start..end` (`end` is its `&` or the end of the query).
     #[inline(always)]
-    fn pair(&mut self, pair: &Pair, end: usize) -> Result<(), Error> {
+    fn pair<C: Codec>(&mut self, pair: &Pair, end: usize) -> Result<(), Error> {
         if pair.start >= end {
             return Ok(());
         }
@@ -695,222 +603,566 @@ impl<'b> Parser<'b> {
         let raw_value = self.input.get(value_start..end).unwrap_or_default();
         let name = if pair.name_dirty {
             // Not a known name as written; it may be an escaped one (`%63ode`).
-            decode(raw_name, self.rest)?.as_bytes()
+            C::decode(raw_name, self.rest)?.as_bytes()
         } else {
             raw_name
         };
-        let param = Param::from_name(name);
+        let param = C::param(name);
+        if param > Param::Other {
+            return Err(InvalidMessage::Unexpected(param.name()).into());
+        }
         let p = &mut self.params;
-        let slot = match param {
-            Param::Forbidden(f) => return Err(InvalidMessage::Unexpected(f.name()).into()),
-            Param::Stored(which) => p.slot(which),
-            Param::FromWidget if p.from_widget => {
-                return Err(InvalidMessage::Duplicate("from_widget").into());
+        let Some(slot) = C::slot(&mut p.values, param) else {
+            // `from_widget`, `mode` or another name.
+            let bit = 1 << param as u32;
+            if p.seen & bit != 0 {
+                return Err(InvalidMessage::Duplicate(param.name()).into());
             }
-            Param::Mode if p.mode => return Err(InvalidMessage::Duplicate("mode").into()),
-            Param::FromWidget | Param::Mode | Param::Other => {
-                // Checked (CB-2), then ignored.
-                if pair.value_dirty {
-                    let v = decode(raw_value, self.rest)?;
-                    check_param_len(v.len())?;
-                } else {
-                    check_param_len(raw_value.len())?;
-                }
-                p.from_widget |= param == Param::FromWidget;
-                p.mode |= param == Param::Mode;
-                return Ok(());
+            // `Other` is never a duplicate: its bit is not kept.
+            p.seen |= bit & !(1 << Param::Other as u32);
+            // Checked (CB-2), then ignored.
+            if pair.value_dirty {
+                let v = C::decode(raw_value, self.rest)?;
+                check_param_len(v.len())?;
+            } else {
+                check_param_len(raw_value.len())?;
             }
+            return Ok(());
         };
-        if slot.1.is_some() {
-            return Err(InvalidMessage::Duplicate(slot.0).into());
+        if slot.is_some() {
+            return Err(InvalidMessage::Duplicate(param.name()).into());
         }
         let v = if pair.value_dirty {
             // A decoded value is never longer than its raw form: reserve that much.
             let reserve = raw_value.len().min(self.rest.len());
             let (head, tail) = core::mem::take(&mut self.rest).split_at_mut(reserve);
             self.rest = tail;
-            decode(raw_value, head)?
+            C::decode(raw_value, head)?
         } else {
             // The common case: the value decodes to itself; borrow it. (Its bounds are at
             // ASCII bytes, so it is UTF-8 if the query is.)
             core::str::from_utf8(raw_value).map_err(|_| InvalidMessage::NotUtf8)?
         };
         check_param_len(v.len())?;
-        *slot.1 = Some(v);
+        *slot = Some(v);
         Ok(())
     }
 }
 
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-/// Eight `a`s: padding past the end of the input, a byte nothing looks for.
-const PAD: u64 = LO * 0x61;
+/// [`parse_callback`] for 64-bit targets: one pass eight bytes at a time (SWAR), for the
+/// speed goal (callback parse ≥ 3× `url::form_urlencoded`). 32-bit targets would emulate
+/// every `u64` step with register pairs, so they use the smaller `bytes` instead; tests
+/// build both and check they agree on every input.
+#[cfg(any(target_pointer_width = "64", test))]
+mod words {
+    use super::*;
 
-/// The eight bytes of `bytes` from `at` as a little-endian word, padded with `a` past the
-/// end, and how many of them are real; `None` at the end.
-#[inline(always)]
-fn load_word(bytes: &[u8], at: usize) -> Option<(u64, usize)> {
-    let rest = bytes.get(at..).filter(|r| !r.is_empty())?;
-    if let Some(chunk) = rest.first_chunk::<8>() {
-        return Some((u64::from_le_bytes(*chunk), 8));
-    }
-    let n = rest.len(); // 1..=7
-    let word = match bytes.last_chunk::<8>() {
-        // The last eight bytes, shifted down past the ones already seen: no copy loop.
-        Some(last) => u64::from_le_bytes(*last) >> (8 * (8 - n)),
-        None => rest.iter().rev().fold(0, |w, &b| (w << 8) | u64::from(b)),
-    };
-    Some((word | (PAD << (8 * n)), n))
-}
+    /// The word-at-a-time name lookup and decoder.
+    pub(super) struct Words;
 
-/// The high bit of every byte of `word` that is one of `needles` (ASCII). Exact per byte:
-/// nothing carries from one byte to the next, so the bits can be taken one by one.
-#[inline(always)]
-fn byte_mask<const N: usize>(word: u64, needles: [u8; N]) -> u64 {
-    let low = word & LOW7;
-    // Per byte, `x + 0x7f` (x ≤ 0x7f) has its high bit set iff x ≠ 0: `keep` keeps a
-    // byte's high bit while the byte is none of those looked for.
-    let mut keep = HI;
-    for needle in needles {
-        keep &= (low ^ (LO * u64::from(needle))) + LOW7;
-    }
-    // Bytes of 0x80 and above are none of them.
-    !(keep | word) & HI
-}
-
-/// `PAD` with its first byte turned into `#`: XORed in, it marks the end of the input.
-const PAD_TO_HASH: u64 = (b'a' ^ b'#') as u64;
-
-/// Per byte of `low` (a word with every high bit clear), the high bit set iff the byte is
-/// at least `,` and not 0x7f: `low + 0x54` reaches 0x80 iff low ≥ 0x2c, and `low + 1` iff
-/// low = 0x7f; nothing carries out of a byte.
-#[inline(always)]
-fn from_comma(low: u64) -> u64 {
-    (low + LO * u64::from(0x80 - b',')) & !(low + LO)
-}
-
-/// The high bit of every byte of `word` that [`decode`] looks at: `%`, `+` and control
-/// bytes, and (cheaper than leaving them out) the other bytes below `,`. Exact per byte.
-#[inline(always)]
-fn decode_mask(word: u64) -> u64 {
-    !(from_comma(word & LOW7) | word) & HI
-}
-
-/// The high bit of every byte of `word` that [`parse_callback`]'s scan looks at: `&`, `=`,
-/// `%`, `+`, `#`, `?` and control bytes, and (cheaper than leaving them out) the other
-/// bytes below `,`: space, `!`, `"`, `$`, `'`, `(`, `)` and `*`. Exact per byte.
-#[inline(always)]
-fn special_mask(word: u64) -> u64 {
-    let low = word & LOW7;
-    // `=` (0x3d) and `?` (0x3f) differ in one bit: `(low | 2) ^ 0x3f` is zero for both
-    // and only for them, and `+ 0x7f` sets the high bit of every other byte.
-    let not_eq_q = ((low | (LO * 2)) ^ (LO * u64::from(b'?'))) + LOW7;
-    !((from_comma(low) & not_eq_q) | word) & HI
-}
-
-/// The index of the first byte of `bytes[from..]` that is one of `needles`, eight bytes at
-/// a time.
-#[inline(always)]
-fn find_any<const N: usize>(bytes: &[u8], from: usize, needles: [u8; N]) -> Option<usize> {
-    let mut at = from;
-    while let Some((word, _)) = load_word(bytes, at) {
-        let mask = byte_mask(word, needles);
-        if mask != 0 {
-            return Some(at + (mask.trailing_zeros() / 8) as usize);
+    impl Codec for Words {
+        #[inline]
+        fn param(name: &[u8]) -> Param {
+            from_name(name)
         }
-        at += 8;
-    }
-    None
-}
 
-/// [`form_decode`](crate::encode::form_decode) with the same result and the same first
-/// error (so the same `BufferTooSmall` cases), eight bytes at a time between escapes: `+`
-/// is a space, `%XX` a byte; a bad escape, a control byte or non-UTF-8 output is an error.
-///
-/// Bytes of `out` past the decoded text may be overwritten.
-fn decode<'o>(raw: &[u8], out: &'o mut [u8]) -> Result<&'o str, Error> {
-    let mut i = 0;
-    let mut n = 0;
-    while let Some((word, len)) = load_word(raw, i) {
-        // Fast path, with room for eight more bytes: copy the next eight raw bytes (fewer at
-        // the end), keep those before the first one that needs a look.
-        if let Some(dst) = out.get_mut(n..).and_then(<[u8]>::first_chunk_mut::<8>) {
-            *dst = word.to_le_bytes();
-            // `%`, `+`, control bytes and a few plain ones (decoded as themselves below).
-            let mask = decode_mask(word);
-            if mask == 0 {
-                i += len;
-                n += len;
-                continue;
-            }
-            // The padding is none of those bytes, so `clean < len`.
-            let clean = (mask.trailing_zeros() / 8) as usize;
-            i += clean;
-            n += clean;
+        #[inline]
+        fn decode<'o>(raw: &[u8], out: &'o mut [u8]) -> Result<&'o str, Error> {
+            decode(raw, out)
         }
-        // One byte or escape, exactly as `form_decode` takes it; again while escapes
-        // follow each other (`%2F%2F`), without going back to the fast path.
-        while let Some(&b) = raw.get(i) {
-            let b = match b {
-                b'+' => b' ',
-                b'%' => {
-                    let hi = raw.get(i + 1).map_or(NOT_HEX, |&c| HEX[usize::from(c)]);
-                    let lo = raw.get(i + 2).map_or(NOT_HEX, |&c| HEX[usize::from(c)]);
-                    if (hi | lo) & NOT_HEX != 0 {
-                        return Err(InvalidMessage::BadPercentEncoding.into());
+
+        /// A `match` with a constant index per arm: inlined after [`from_name`], the name
+        /// compares jump straight to their slot.
+        #[inline(always)]
+        fn slot<'p, 'b>(
+            values: &'p mut [Option<&'b str>; 8],
+            param: Param,
+        ) -> Option<&'p mut Option<&'b str>> {
+            let [
+                code,
+                state,
+                iss,
+                referer,
+                error,
+                description,
+                uri,
+                client_id,
+            ] = values;
+            Some(match param {
+                Param::Code => code,
+                Param::State => state,
+                Param::Iss => iss,
+                Param::Referer => referer,
+                Param::Error => error,
+                Param::ErrorDescription => description,
+                Param::ErrorUri => uri,
+                Param::ClientId => client_id,
+                _ => return None,
+            })
+        }
+    }
+
+    /// [`parse_callback`], eight bytes at a time.
+    pub(super) fn parse<'b>(query: &'b [u8], scratch: &'b mut [u8]) -> Result<Callback<'b>, Error> {
+        let mut parser = Parser {
+            input: query,
+            rest: scratch,
+            params: Params::default(),
+        };
+        // One pass finds the query in `query` and takes its pairs as it goes, before the
+        // length and UTF-8 checks that come first in the contract: when it fails, those
+        // checks are made again on their own (the error path), so the first error is the
+        // documented one. Clean values are UTF-8 checked one by one (they are borrowed as
+        // `str`), the rest of an all-ASCII query needs no check.
+        let (start, end, ascii) = match parser.scan() {
+            Ok(found) => found,
+            Err(e) => return Err(first_error(query, e)),
+        };
+        check_query(query.get(start..end).unwrap_or_default(), ascii)?;
+        parser.params.finish()
+    }
+
+    /// The error [`parse_callback`] reports when its scan stopped at `scan_error`: the
+    /// query's length and UTF-8 come first, and a too small scratch needs the query's
+    /// length.
+    #[cold]
+    fn first_error(input: &[u8], scan_error: Error) -> Error {
+        let q = query_part(input);
+        match check_query(q, false) {
+            Err(e) => e,
+            Ok(()) => match scan_error {
+                Error::BufferTooSmall { .. } => Error::BufferTooSmall { required: q.len() },
+                e => e,
+            },
+        }
+    }
+
+    /// The query of `input`: fragment dropped, then a `…?` URL prefix (one without `=` or
+    /// `&`) skipped. One scan for the first `#` or `?` (the common query has neither).
+    pub(super) fn query_part(input: &[u8]) -> &[u8] {
+        let Some(i) = find_any(input, 0, [b'#', b'?']) else {
+            return input;
+        };
+        if input.get(i) == Some(&b'#') {
+            return &input[..i];
+        }
+        let end = find_any(input, i + 1, [b'#']).unwrap_or(input.len());
+        let start = match find_any(&input[..i], 0, [b'=', b'&']) {
+            None => i + 1,
+            Some(_) => 0,
+        };
+        &input[start..end]
+    }
+
+    impl Parser<'_> {
+        /// Finds the query in the input and takes its pairs, in one pass eight bytes at a
+        /// time: only the bytes that may matter (`&`, `=`, `%`, `+`, `#`, `?`, control bytes
+        /// and a few rare others) are looked at one by one. Per pair it notes where the
+        /// first `=` is and whether the name or the value needs decoding (an escape or a
+        /// control byte, which the decoder rejects). The query ends at the first `#`, and the
+        /// word holding the end of the input gets a `#` just past it, so the last pair ends
+        /// like the others. A `?` before any `=`, `&` or other `?` ends a URL prefix: the
+        /// query starts after it (see [`query_part`]).
+        ///
+        /// Returns where the query starts and ends, and whether every byte the scan loaded
+        /// (the whole query among them) is ASCII. Checks neither the query's length nor its
+        /// UTF-8 (the caller does).
+        #[inline(always)]
+        fn scan(&mut self) -> Result<(usize, usize, bool), Error> {
+            let input = self.input;
+            let mut pair = Pair::new(0);
+            let mut start = 0;
+            // No `=`, `&` or `?` yet: a `?` now ends a URL prefix.
+            let mut prefix = true;
+            let mut high = 0;
+            let (words, tail) = input.as_chunks::<8>();
+            // The last bytes, then the padding, which starts with the `#` that stops the
+            // scan.
+            let n = tail.len(); // 0..=7
+            let tail_word = match input.last_chunk::<8>() {
+                // The last eight bytes, shifted down past the ones in `words`: no copy loop.
+                Some(last) if n > 0 => u64::from_le_bytes(*last) >> (8 * (8 - n)),
+                _ => tail.iter().rev().fold(0, |w, &b| (w << 8) | u64::from(b)),
+            } | ((PAD ^ PAD_TO_HASH) << (8 * n));
+            let mut i = 0;
+            let end = loop {
+                let word = words.get(i).map_or(tail_word, |w| u64::from_le_bytes(*w));
+                let base = 8 * i;
+                high |= word;
+                let mut mask = special_mask(word);
+                let mut end = None;
+                while mask != 0 {
+                    let k = mask.trailing_zeros() / 8;
+                    mask &= mask - 1;
+                    let at = base + k as usize;
+                    match (word >> (8 * k)) as u8 {
+                        c @ (b'&' | b'#') => {
+                            self.pair::<Words>(&pair, at)?;
+                            if c == b'#' {
+                                end = Some(at);
+                                break;
+                            }
+                            pair = Pair::new(at + 1);
+                            prefix = false;
+                        }
+                        b'=' if pair.eq.is_none() => {
+                            pair.eq = Some(at);
+                            prefix = false;
+                        }
+                        b'?' if prefix => {
+                            start = at + 1;
+                            pair = Pair::new(start);
+                            prefix = false;
+                        }
+                        b'%' | b'+' | ..0x20 | 0x7f if pair.eq.is_none() => {
+                            pair.name_dirty = true;
+                        }
+                        b'%' | b'+' | ..0x20 | 0x7f => pair.value_dirty = true,
+                        // A second `=`, a later `?`, or a plain byte the mask lets through.
+                        _ => {}
                     }
-                    i += 2;
-                    (hi << 4) | lo
                 }
-                b => b,
+                if let Some(end) = end {
+                    break end;
+                }
+                i += 1;
             };
-            if b < 0x20 || b == 0x7f {
-                return Err(InvalidMessage::ControlCharacter.into());
+            Ok((start, end, high & HI == 0))
+        }
+    }
+
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    /// Eight `a`s: padding past the end of the input, a byte nothing looks for.
+    const PAD: u64 = LO * 0x61;
+
+    /// The eight bytes of `bytes` from `at` as a little-endian word, padded with `a` past
+    /// the end, and how many of them are real; `None` at the end.
+    #[inline(always)]
+    fn load_word(bytes: &[u8], at: usize) -> Option<(u64, usize)> {
+        let rest = bytes.get(at..).filter(|r| !r.is_empty())?;
+        if let Some(chunk) = rest.first_chunk::<8>() {
+            return Some((u64::from_le_bytes(*chunk), 8));
+        }
+        let n = rest.len(); // 1..=7
+        let word = match bytes.last_chunk::<8>() {
+            // The last eight bytes, shifted down past the ones already seen: no copy loop.
+            Some(last) => u64::from_le_bytes(*last) >> (8 * (8 - n)),
+            None => rest.iter().rev().fold(0, |w, &b| (w << 8) | u64::from(b)),
+        };
+        Some((word | (PAD << (8 * n)), n))
+    }
+
+    /// The high bit of every byte of `word` that is one of `needles` (ASCII). Exact per
+    /// byte: nothing carries from one byte to the next, so the bits can be taken one by one.
+    #[inline(always)]
+    fn byte_mask<const N: usize>(word: u64, needles: [u8; N]) -> u64 {
+        let low = word & LOW7;
+        // Per byte, `x + 0x7f` (x ≤ 0x7f) has its high bit set iff x ≠ 0: `keep` keeps a
+        // byte's high bit while the byte is none of those looked for.
+        let mut keep = HI;
+        for needle in needles {
+            keep &= (low ^ (LO * u64::from(needle))) + LOW7;
+        }
+        // Bytes of 0x80 and above are none of them.
+        !(keep | word) & HI
+    }
+
+    /// `PAD` with its first byte turned into `#`: XORed in, it marks the end of the input.
+    const PAD_TO_HASH: u64 = (b'a' ^ b'#') as u64;
+
+    /// Per byte of `low` (a word with every high bit clear), the high bit set iff the byte
+    /// is at least `,` and not 0x7f: `low + 0x54` reaches 0x80 iff low ≥ 0x2c, and
+    /// `low + 1` iff low = 0x7f; nothing carries out of a byte.
+    #[inline(always)]
+    fn from_comma(low: u64) -> u64 {
+        (low + LO * u64::from(0x80 - b',')) & !(low + LO)
+    }
+
+    /// The high bit of every byte of `word` that [`decode`] looks at: `%`, `+` and control
+    /// bytes, and (cheaper than leaving them out) the other bytes below `,`. Exact per
+    /// byte.
+    #[inline(always)]
+    fn decode_mask(word: u64) -> u64 {
+        !(from_comma(word & LOW7) | word) & HI
+    }
+
+    /// The high bit of every byte of `word` that [`parse_callback`]'s scan looks at: `&`,
+    /// `=`, `%`, `+`, `#`, `?` and control bytes, and (cheaper than leaving them out) the
+    /// other bytes below `,`: space, `!`, `"`, `$`, `'`, `(`, `)` and `*`. Exact per byte.
+    #[inline(always)]
+    pub(super) fn special_mask(word: u64) -> u64 {
+        let low = word & LOW7;
+        // `=` (0x3d) and `?` (0x3f) differ in one bit: `(low | 2) ^ 0x3f` is zero for both
+        // and only for them, and `+ 0x7f` sets the high bit of every other byte.
+        let not_eq_q = ((low | (LO * 2)) ^ (LO * u64::from(b'?'))) + LOW7;
+        !((from_comma(low) & not_eq_q) | word) & HI
+    }
+
+    /// The index of the first byte of `bytes[from..]` that is one of `needles`, eight bytes
+    /// at a time.
+    #[inline(always)]
+    pub(super) fn find_any<const N: usize>(
+        bytes: &[u8],
+        from: usize,
+        needles: [u8; N],
+    ) -> Option<usize> {
+        let mut at = from;
+        while let Some((word, _)) = load_word(bytes, at) {
+            let mask = byte_mask(word, needles);
+            if mask != 0 {
+                return Some(at + (mask.trailing_zeros() / 8) as usize);
             }
-            match out.get_mut(n) {
-                Some(slot) => *slot = b,
-                // The caller reports the size it needs.
-                None => {
-                    return Err(Error::BufferTooSmall {
-                        required: raw.len(),
-                    });
+            at += 8;
+        }
+        None
+    }
+
+    /// [`Codec::decode`] eight bytes at a time between escapes: `+` is a space, `%XX` a
+    /// byte; a bad escape, a control byte or non-UTF-8 output is an error.
+    pub(super) fn decode<'o>(raw: &[u8], out: &'o mut [u8]) -> Result<&'o str, Error> {
+        let mut i = 0;
+        let mut n = 0;
+        while let Some((word, len)) = load_word(raw, i) {
+            // Fast path, with room for eight more bytes: copy the next eight raw bytes
+            // (fewer at the end), keep those before the first one that needs a look.
+            if let Some(dst) = out.get_mut(n..).and_then(<[u8]>::first_chunk_mut::<8>) {
+                *dst = word.to_le_bytes();
+                // `%`, `+`, control bytes and a few plain ones (decoded as themselves below).
+                let mask = decode_mask(word);
+                if mask == 0 {
+                    i += len;
+                    n += len;
+                    continue;
+                }
+                // The padding is none of those bytes, so `clean < len`.
+                let clean = (mask.trailing_zeros() / 8) as usize;
+                i += clean;
+                n += clean;
+            }
+            // One byte or escape, exactly as `form_decode` takes it; again while escapes
+            // follow each other (`%2F%2F`), without going back to the fast path.
+            while let Some(&b) = raw.get(i) {
+                let b = match b {
+                    b'+' => b' ',
+                    b'%' => {
+                        let hi = raw.get(i + 1).map_or(NOT_HEX, |&c| HEX[usize::from(c)]);
+                        let lo = raw.get(i + 2).map_or(NOT_HEX, |&c| HEX[usize::from(c)]);
+                        if (hi | lo) & NOT_HEX != 0 {
+                            return Err(InvalidMessage::BadPercentEncoding.into());
+                        }
+                        i += 2;
+                        (hi << 4) | lo
+                    }
+                    b => b,
+                };
+                if b < 0x20 || b == 0x7f {
+                    return Err(InvalidMessage::ControlCharacter.into());
+                }
+                match out.get_mut(n) {
+                    Some(slot) => *slot = b,
+                    // The caller reports the size it needs.
+                    None => {
+                        return Err(Error::BufferTooSmall {
+                            required: raw.len(),
+                        });
+                    }
+                }
+                n += 1;
+                i += 1;
+                if raw.get(i) != Some(&b'%') {
+                    break;
                 }
             }
-            n += 1;
+        }
+        let decoded = out.get(..n).unwrap_or_default();
+        core::str::from_utf8(decoded).map_err(|_| InvalidMessage::NotUtf8.into())
+    }
+
+    /// Marks a byte that is not a hex digit in [`HEX`].
+    const NOT_HEX: u8 = 0x80;
+
+    /// The value of every hex digit; [`NOT_HEX`] for every other byte.
+    const HEX: [u8; 256] = {
+        let mut t = [NOT_HEX; 256];
+        let mut i = 0;
+        while i < 10 {
+            t[b'0' as usize + i] = i as u8;
             i += 1;
-            if raw.get(i) != Some(&b'%') {
-                break;
+        }
+        let mut i = 0;
+        while i < 6 {
+            t[b'a' as usize + i] = 10 + i as u8;
+            t[b'A' as usize + i] = 10 + i as u8;
+            i += 1;
+        }
+        t
+    };
+
+    /// [`Codec::param`]: by the name's length first, then its bytes (compiled to a few
+    /// word compares).
+    #[inline]
+    pub(super) fn from_name(name: &[u8]) -> Param {
+        match (name.len(), name) {
+            (3, b"iss") => Param::Iss,
+            (4, b"code") => Param::Code,
+            (4, b"mode") => Param::Mode,
+            (5, b"state") => Param::State,
+            (5, b"error") => Param::Error,
+            (7, b"referer") => Param::Referer,
+            (8, b"id_token") => Param::IdToken,
+            (8, b"response") => Param::Response,
+            (9, b"error_uri") => Param::ErrorUri,
+            (9, b"client_id") => Param::ClientId,
+            (10, b"token_type") => Param::TokenType,
+            (11, b"from_widget") => Param::FromWidget,
+            (12, b"access_token") => Param::AccessToken,
+            (17, b"error_description") => Param::ErrorDescription,
+            _ => Param::Other,
+        }
+    }
+}
+
+/// [`parse_callback`] for targets other than 64-bit ones (firmware): byte by byte, for
+/// size; there the 64-bit words of `words` would be emulated with register pairs anyway.
+/// The same results and the same first error as `words` on every input (tests build
+/// both and compare them with each other and with a reference parser).
+#[cfg(any(not(target_pointer_width = "64"), test))]
+mod bytes {
+    use super::*;
+
+    /// The byte-at-a-time name lookup and decoder.
+    pub(super) struct Bytes;
+
+    impl Codec for Bytes {
+        /// A look-up in [`NAMES`].
+        fn param(name: &[u8]) -> Param {
+            let mut i = 0;
+            while let Some(&p) = ALL.get(i) {
+                if p.name().as_bytes() == name {
+                    return p;
+                }
+                i += 1;
+            }
+            Param::Other
+        }
+
+        fn decode<'o>(raw: &[u8], out: &'o mut [u8]) -> Result<&'o str, Error> {
+            let mut n = 0;
+            let mut i = 0;
+            while let Some(&c) = raw.get(i) {
+                let b = match c {
+                    b'+' => b' ',
+                    b'%' => {
+                        let hex = |k| raw.get(k).and_then(|&d| char::from(d).to_digit(16));
+                        match (hex(i + 1), hex(i + 2)) {
+                            (Some(hi), Some(lo)) => {
+                                i += 2;
+                                (hi * 16 + lo) as u8
+                            }
+                            _ => return Err(InvalidMessage::BadPercentEncoding.into()),
+                        }
+                    }
+                    c => c,
+                };
+                if b < 0x20 || b == 0x7f {
+                    return Err(InvalidMessage::ControlCharacter.into());
+                }
+                *out.get_mut(n).ok_or(Error::BufferTooSmall {
+                    required: raw.len(),
+                })? = b;
+                n += 1;
+                i += 1;
+            }
+            core::str::from_utf8(out.get(..n).unwrap_or_default())
+                .map_err(|_| InvalidMessage::NotUtf8.into())
+        }
+
+        fn slot<'p, 'b>(
+            values: &'p mut [Option<&'b str>; 8],
+            param: Param,
+        ) -> Option<&'p mut Option<&'b str>> {
+            values.get_mut(param as usize)
+        }
+    }
+
+    /// [`parse_callback`], byte by byte: the query first, its length and UTF-8, then its
+    /// pairs. Out of line: inlined into a caller with a big stack frame, every access to
+    /// its locals would take an extra instruction.
+    #[inline(never)]
+    pub(super) fn parse<'b>(query: &'b [u8], scratch: &'b mut [u8]) -> Result<Callback<'b>, Error> {
+        let q = query_part(query);
+        check_query(q, false)?;
+        let mut parser = Parser {
+            input: q,
+            rest: scratch,
+            params: Params::default(),
+        };
+        let mut pair = Pair::new(0);
+        // An `&` past the end ends the last pair like the others.
+        for at in 0..=q.len() {
+            match q.get(at).copied().unwrap_or(b'&') {
+                b'&' => {
+                    if let Err(e) = parser.pair::<Bytes>(&pair, at) {
+                        return Err(match e {
+                            // A too small scratch needs the query's length.
+                            Error::BufferTooSmall { .. } => {
+                                Error::BufferTooSmall { required: q.len() }
+                            }
+                            e => e,
+                        });
+                    }
+                    pair = Pair::new(at + 1);
+                }
+                c => pair.note(c, at),
+            }
+        }
+        parser.params.finish()
+    }
+
+    impl Pair {
+        /// Notes a byte `c` at `at` inside the pair: the first `=`, or a byte that makes the
+        /// name or the value need decoding.
+        fn note(&mut self, c: u8, at: usize) {
+            match c {
+                b'=' if self.eq.is_none() => self.eq = Some(at),
+                b'%' | b'+' | ..0x20 | 0x7f if self.eq.is_none() => self.name_dirty = true,
+                b'%' | b'+' | ..0x20 | 0x7f => self.value_dirty = true,
+                // A second `=`, or a plain byte.
+                _ => {}
             }
         }
     }
-    let decoded = out.get(..n).unwrap_or_default();
-    core::str::from_utf8(decoded).map_err(|_| InvalidMessage::NotUtf8.into())
+
+    /// The query of `input`: fragment dropped, then a `…?` URL prefix (one without `=` or
+    /// `&`) skipped.
+    pub(super) fn query_part(input: &[u8]) -> &[u8] {
+        let mut start = 0;
+        let mut end = input.len();
+        // No `=`, `&` or `?` yet: a `?` now ends a URL prefix.
+        let mut prefix = true;
+        for (i, &c) in input.iter().enumerate() {
+            match c {
+                b'#' => {
+                    end = i;
+                    break;
+                }
+                b'?' if prefix => start = i + 1,
+                b'=' | b'&' | b'?' => {}
+                _ => continue,
+            }
+            prefix = false;
+        }
+        input.get(start..end).unwrap_or_default()
+    }
 }
 
-/// Marks a byte that is not a hex digit in [`HEX`].
-const NOT_HEX: u8 = 0x80;
-
-/// The value of every hex digit; [`NOT_HEX`] for every other byte.
-const HEX: [u8; 256] = {
-    let mut t = [NOT_HEX; 256];
-    let mut i = 0;
-    while i < 10 {
-        t[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        t[b'a' as usize + i] = 10 + i as u8;
-        t[b'A' as usize + i] = 10 + i as u8;
-        i += 1;
-    }
-    t
-};
-
-/// The parameters a callback may carry that are kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stored {
+/// The parameters [`parse_callback`] knows, in the order of [`NAMES`]: the first eight are
+/// kept (in [`Params::values`]), `from_widget` and `mode` only noted, `Other` (every other
+/// name) ignored, and the implicit/hybrid leftovers after it refused (CB-6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Param {
     Code,
     State,
     Iss,
@@ -919,120 +1171,116 @@ enum Stored {
     ErrorDescription,
     ErrorUri,
     ClientId,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Param {
-    Stored(Stored),
     FromWidget,
     Mode,
-    /// Implicit/hybrid leftovers (CB-6).
-    Forbidden(Forbidden),
     Other,
-}
-
-/// The implicit/hybrid parameters a code callback must not carry (CB-6). (Not names in
-/// `Param` itself: that keeps it two bytes, returned in a register.)
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Forbidden {
     AccessToken,
     IdToken,
     TokenType,
     Response,
 }
 
-impl Forbidden {
-    /// The parameter's name.
-    fn name(self) -> &'static str {
-        match self {
-            Self::AccessToken => "access_token",
-            Self::IdToken => "id_token",
-            Self::TokenType => "token_type",
-            Self::Response => "response",
-        }
-    }
-}
+/// Every [`Param`], in order.
+#[cfg(any(not(target_pointer_width = "64"), test))]
+const ALL: [Param; 15] = [
+    Param::Code,
+    Param::State,
+    Param::Iss,
+    Param::Referer,
+    Param::Error,
+    Param::ErrorDescription,
+    Param::ErrorUri,
+    Param::ClientId,
+    Param::FromWidget,
+    Param::Mode,
+    Param::Other,
+    Param::AccessToken,
+    Param::IdToken,
+    Param::TokenType,
+    Param::Response,
+];
+
+/// The name of every [`Param`], in order (`Other` has none).
+const NAMES: [&str; 15] = [
+    "code",
+    "state",
+    "iss",
+    "referer",
+    "error",
+    "error_description",
+    "error_uri",
+    "client_id",
+    "from_widget",
+    "mode",
+    "",
+    "access_token",
+    "id_token",
+    "token_type",
+    "response",
+];
 
 impl Param {
-    /// Classifies a name by its length first, then its bytes.
-    #[inline]
-    fn from_name(name: &[u8]) -> Self {
-        match (name.len(), name) {
-            (3, b"iss") => Self::Stored(Stored::Iss),
-            (4, b"code") => Self::Stored(Stored::Code),
-            (4, b"mode") => Self::Mode,
-            (5, b"state") => Self::Stored(Stored::State),
-            (5, b"error") => Self::Stored(Stored::Error),
-            (7, b"referer") => Self::Stored(Stored::Referer),
-            (8, b"id_token") => Self::Forbidden(Forbidden::IdToken),
-            (8, b"response") => Self::Forbidden(Forbidden::Response),
-            (9, b"error_uri") => Self::Stored(Stored::ErrorUri),
-            (9, b"client_id") => Self::Stored(Stored::ClientId),
-            (10, b"token_type") => Self::Forbidden(Forbidden::TokenType),
-            (11, b"from_widget") => Self::FromWidget,
-            (12, b"access_token") => Self::Forbidden(Forbidden::AccessToken),
-            (17, b"error_description") => Self::Stored(Stored::ErrorDescription),
-            _ => Self::Other,
-        }
+    /// The parameter's name.
+    fn name(self) -> &'static str {
+        NAMES[self as usize]
     }
 }
 
+/// The parameters seen so far.
 #[derive(Default)]
 struct Params<'b> {
-    code: Option<&'b str>,
-    state: Option<&'b str>,
-    iss: Option<&'b str>,
-    referer: Option<&'b str>,
-    error: Option<&'b str>,
-    error_description: Option<&'b str>,
-    error_uri: Option<&'b str>,
-    client_id: Option<&'b str>,
-    from_widget: bool,
-    mode: bool,
+    /// The values of the kept parameters, by [`Param`].
+    values: [Option<&'b str>; 8],
+    /// A bit per [`Param`] that is not kept but for `Other`, if seen.
+    seen: u16,
 }
 
 impl<'b> Params<'b> {
-    fn slot(&mut self, which: Stored) -> (&'static str, &mut Option<&'b str>) {
-        match which {
-            Stored::Code => ("code", &mut self.code),
-            Stored::State => ("state", &mut self.state),
-            Stored::Iss => ("iss", &mut self.iss),
-            Stored::Referer => ("referer", &mut self.referer),
-            Stored::Error => ("error", &mut self.error),
-            Stored::ErrorDescription => ("error_description", &mut self.error_description),
-            Stored::ErrorUri => ("error_uri", &mut self.error_uri),
-            Stored::ClientId => ("client_id", &mut self.client_id),
-        }
-    }
-
     fn finish(self) -> Result<Callback<'b>, Error> {
-        match (self.code, self.error) {
-            (Some(_), Some(_)) => Err(InvalidMessage::CodeAndError.into()),
-            (Some(""), None) => Err(InvalidMessage::Empty("code").into()),
-            (None, Some("")) => Err(InvalidMessage::Empty("error").into()),
-            (None, None) => Err(InvalidMessage::Missing("code").into()),
-            (Some(code), None) => Ok(Callback::Code(CodeCallback {
-                code: AuthorizationCode::new(code),
-                state: self.state,
-                iss: self.iss,
-                referer: self.referer,
-                client_id: self.client_id,
-                from_widget: self.from_widget,
-            })),
-            (None, Some(error)) => Ok(Callback::Error(ErrorCallback {
-                error,
-                description: self.error_description,
-                uri: self.error_uri,
-                state: self.state,
-                iss: self.iss,
-            })),
-        }
+        let [
+            code,
+            state,
+            iss,
+            referer,
+            error,
+            description,
+            uri,
+            client_id,
+        ] = self.values;
+        // One error site for the four ways to fail.
+        let failed = match (code, error) {
+            (Some(code), None) if !code.is_empty() => {
+                return Ok(Callback::Code(CodeCallback {
+                    code: AuthorizationCode::new(code),
+                    state,
+                    iss,
+                    referer,
+                    client_id,
+                    from_widget: self.seen & (1 << Param::FromWidget as u32) != 0,
+                }));
+            }
+            (None, Some(error)) if !error.is_empty() => {
+                return Ok(Callback::Error(ErrorCallback {
+                    error,
+                    description,
+                    uri,
+                    state,
+                    iss,
+                }));
+            }
+            (Some(_), Some(_)) => InvalidMessage::CodeAndError,
+            (Some(_), None) => InvalidMessage::Empty("code"),
+            (None, Some(_)) => InvalidMessage::Empty("error"),
+            (None, None) => InvalidMessage::Missing("code"),
+        };
+        Err(failed.into())
     }
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)] // reason: tests
 mod tests {
+    use super::bytes::Bytes;
     use super::*;
     use crate::encode::form_decode;
 
@@ -1074,9 +1322,9 @@ mod tests {
             from in 0usize..44,
         ) {
             let want = h.get(from..).and_then(|t| t.iter().position(|&b| b == n)).map(|i| from + i);
-            proptest::prop_assert_eq!(find_any(&h, from, [n]), want);
+            proptest::prop_assert_eq!(words::find_any(&h, from, [n]), want);
             let want = h.iter().position(|&b| b == n || b == 3);
-            proptest::prop_assert_eq!(find_any(&h, 0, [n, 3]), want);
+            proptest::prop_assert_eq!(words::find_any(&h, 0, [n, 3]), want);
         }
 
         #[test]
@@ -1090,16 +1338,22 @@ mod tests {
             ),
             out_len in 0usize..70,
         ) {
-            let mut a = vec![0u8; out_len];
-            let mut b = vec![0u8; out_len];
-            let ours = decode(&raw, &mut a).map(str::to_owned);
-            let theirs = form_decode(&raw, &mut b).map(str::to_owned);
-            // Only the size a too-small buffer reports differs (the caller replaces it).
-            match (ours, theirs) {
-                (Err(Error::BufferTooSmall { required }), Err(Error::BufferTooSmall { .. })) => {
-                    proptest::prop_assert!(required > out_len);
+            // Both decoders: eight bytes at a time, and byte by byte.
+            for decode in [words::decode, <Bytes as Codec>::decode] {
+                let mut a = vec![0u8; out_len];
+                let mut b = vec![0u8; out_len];
+                let ours = decode(&raw, &mut a).map(str::to_owned);
+                let theirs = form_decode(&raw, &mut b).map(str::to_owned);
+                // Only the size a too-small buffer reports differs (the caller replaces it).
+                match (ours, theirs) {
+                    (
+                        Err(Error::BufferTooSmall { required }),
+                        Err(Error::BufferTooSmall { .. }),
+                    ) => {
+                        proptest::prop_assert!(required > out_len);
+                    }
+                    (ours, theirs) => proptest::prop_assert_eq!(ours, theirs),
                 }
-                (ours, theirs) => proptest::prop_assert_eq!(ours, theirs),
             }
         }
     }
@@ -1129,41 +1383,42 @@ mod tests {
         };
         let mut rest: &'b mut [u8] = scratch;
         let mut p = Params::default();
+        let mut seen = std::vec::Vec::new();
         for pair in q.split('&') {
             if pair.is_empty() {
                 continue;
             }
             let (raw_name, raw_value) = split_once(pair, b'=').unwrap_or((pair, ""));
-            let param = match Param::from_name(raw_name.as_bytes()) {
-                Param::Other if !is_plain(raw_name) => Param::from_name(
+            let param = match words::from_name(raw_name.as_bytes()) {
+                Param::Other if !is_plain(raw_name) => words::from_name(
                     form_decode(raw_name.as_bytes(), rest)
                         .map_err(too_small)?
                         .as_bytes(),
                 ),
                 param => param,
             };
-            let slot = match param {
-                Param::Forbidden(f) => return Err(InvalidMessage::Unexpected(f.name()).into()),
-                Param::Stored(which) => p.slot(which),
-                Param::FromWidget if p.from_widget => {
-                    return Err(InvalidMessage::Duplicate("from_widget").into());
-                }
-                Param::Mode if p.mode => return Err(InvalidMessage::Duplicate("mode").into()),
-                Param::FromWidget | Param::Mode | Param::Other => {
-                    if is_plain(raw_value) {
-                        check_param_len(raw_value.len())?;
-                    } else {
-                        let v = form_decode(raw_value.as_bytes(), rest).map_err(too_small)?;
-                        check_param_len(v.len())?;
-                    }
-                    p.from_widget |= param == Param::FromWidget;
-                    p.mode |= param == Param::Mode;
-                    continue;
-                }
-            };
-            if slot.1.is_some() {
-                return Err(InvalidMessage::Duplicate(slot.0).into());
+            if matches!(
+                param,
+                Param::AccessToken | Param::IdToken | Param::TokenType | Param::Response
+            ) {
+                return Err(InvalidMessage::Unexpected(param.name()).into());
             }
+            if param != Param::Other {
+                if seen.contains(&param) {
+                    return Err(InvalidMessage::Duplicate(param.name()).into());
+                }
+                seen.push(param);
+            }
+            let slot = p.values.get_mut(param as usize);
+            let Some(slot) = slot else {
+                if is_plain(raw_value) {
+                    check_param_len(raw_value.len())?;
+                } else {
+                    let v = form_decode(raw_value.as_bytes(), rest).map_err(too_small)?;
+                    check_param_len(v.len())?;
+                }
+                continue;
+            };
             let v = if is_plain(raw_value) {
                 raw_value
             } else {
@@ -1173,8 +1428,9 @@ mod tests {
                 form_decode(raw_value.as_bytes(), head).map_err(too_small)?
             };
             check_param_len(v.len())?;
-            *slot.1 = Some(v);
+            *slot = Some(v);
         }
+        p.seen = seen.iter().fold(0, |s, &q| s | 1 << q as u32);
         p.finish()
     }
 
@@ -1193,11 +1449,15 @@ mod tests {
         }
     }
 
-    /// Both parsers on `q` with a scratch of `scratch_len` bytes.
+    /// The three parsers on `q` with a scratch of `scratch_len` bytes: eight bytes at a
+    /// time, byte by byte and the reference.
     fn agree(q: &[u8], scratch_len: usize) {
         let mut a = vec![0u8; scratch_len];
         let mut b = vec![0u8; scratch_len];
-        assert_eq!(parse_callback(q, &mut a), reference(q, &mut b), "{q:?}");
+        let mut c = vec![0u8; scratch_len];
+        let want = reference(q, &mut c);
+        assert_eq!(words::parse(q, &mut a), want, "{q:?}");
+        assert_eq!(bytes::parse(q, &mut b), want, "{q:?}");
     }
 
     fn is_special(b: u8) -> bool {
@@ -1214,7 +1474,7 @@ mod tests {
                 for pos in 0..8 {
                     let mut w = [fill; 8];
                     w[pos] = b;
-                    let mask = special_mask(u64::from_le_bytes(w));
+                    let mask = words::special_mask(u64::from_le_bytes(w));
                     for (i, &c) in w.iter().enumerate() {
                         let bit = mask >> (8 * i) & 0xff;
                         assert_eq!(bit == 0x80, is_special(c), "{w:?} at {i}");
@@ -1306,11 +1566,64 @@ mod tests {
 
     #[test]
     fn query_part_strips_url_prefix_and_fragment_only() {
-        assert_eq!(query_part(b"https://a/cb?x=1#y"), b"x=1");
-        assert_eq!(query_part(b"?x=1"), b"x=1");
-        assert_eq!(query_part(b"x=1?2"), b"x=1?2");
-        assert_eq!(query_part(b"a&b?x=1"), b"a&b?x=1");
-        assert_eq!(query_part(b"#x=1"), b"");
-        assert_eq!(query_part(b""), b"");
+        for query_part in [words::query_part, bytes::query_part] {
+            assert_eq!(query_part(b"https://a/cb?x=1#y"), b"x=1");
+            assert_eq!(query_part(b"?x=1"), b"x=1");
+            assert_eq!(query_part(b"x=1?2"), b"x=1?2");
+            assert_eq!(query_part(b"a&b?x=1"), b"a&b?x=1");
+            assert_eq!(query_part(b"#x=1"), b"");
+            assert_eq!(query_part(b""), b"");
+        }
+    }
+
+    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn parse_callback_is_the_words_parser_on_64_bit() {
+        let q = b"code=a%2F&state=s";
+        let (mut a, mut b) = ([0u8; 8], [0u8; 8]);
+        assert_eq!(parse_callback(q, &mut a), words::parse(q, &mut b));
+    }
+
+    #[test]
+    fn param_lookups_agree() {
+        // Every name, and every name one byte off (shorter, longer, one byte changed).
+        for (i, p) in ALL.into_iter().enumerate() {
+            assert_eq!(p as usize, i);
+            let name = p.name().as_bytes();
+            assert_eq!(words::from_name(name), p, "{name:?}");
+            assert_eq!(Bytes::param(name), p, "{name:?}");
+            let mut near = vec![name[..name.len().saturating_sub(1)].to_vec()];
+            near.push([name, b"x"].concat());
+            for k in 0..name.len() {
+                let mut n = name.to_vec();
+                n[k] ^= 0x20;
+                near.push(n);
+            }
+            for n in near {
+                assert_eq!(words::from_name(&n), Bytes::param(&n), "{n:?}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn query_parts_agree(
+            q in proptest::collection::vec(proptest::sample::select(b"?#=&a".to_vec()), 0..24),
+        ) {
+            let want = reference_query_part(&q);
+            proptest::prop_assert_eq!(words::query_part(&q), want);
+            proptest::prop_assert_eq!(bytes::query_part(&q), want);
+        }
+
+        #[test]
+        fn param_lookups_agree_on_bytes(name in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::num::u8::ANY,
+                proptest::sample::select(b"_acdeiknorstw".to_vec()),
+            ],
+            0..20,
+        )) {
+            proptest::prop_assert_eq!(words::from_name(&name), Bytes::param(&name));
+        }
     }
 }

@@ -146,12 +146,26 @@ impl StateToken {
 }
 
 /// Whether two equally long byte strings are equal, in time that depends on their length
-/// only: the XOR of every 8-byte word (then of the last eight bytes, which overlap the
-/// words when the length is not a multiple of eight, or of every byte of a string shorter
-/// than eight) is OR-folded into one `u64` without a branch on the contents, and that one
-/// value is compared with `subtle::ConstantTimeEq`. (Byte-wise `subtle` comparison is as
-/// safe but sends every byte through an optimisation barrier.)
+/// only (see `words_ct_eq` and `bytes_ct_eq`).
 fn ct_eq_same_len(a: &[u8], b: &[u8]) -> subtle::Choice {
+    #[cfg(target_pointer_width = "64")]
+    let diff = words_ct_eq(a, b);
+    #[cfg(not(target_pointer_width = "64"))]
+    let diff = bytes_ct_eq(a, b);
+    // Different lengths never get here (see `verify`); should they, they differ.
+    let len_differs = u64::from(a.len() != b.len());
+    (diff | len_differs).ct_eq(&0)
+}
+
+/// The OR of `a ^ b` over equally long byte strings, for 64-bit targets: the XOR of every
+/// 8-byte word (then of the last eight bytes, which overlap the words when the length is
+/// not a multiple of eight, or of every byte of a string shorter than eight) is OR-folded
+/// into one `u64` without a branch on the contents. (Byte-wise `subtle` comparison is as
+/// safe but sends every byte through an optimisation barrier.) 32-bit targets would
+/// emulate the words with register pairs: they use the smaller `bytes_ct_eq`, which
+/// tests check against this one.
+#[cfg(any(target_pointer_width = "64", test))]
+fn words_ct_eq(a: &[u8], b: &[u8]) -> u64 {
     let (a_words, a_tail) = a.as_chunks::<8>();
     let (b_words, b_tail) = b.as_chunks::<8>();
     let mut diff = 0u64;
@@ -169,9 +183,15 @@ fn ct_eq_same_len(a: &[u8], b: &[u8]) -> subtle::Choice {
             }
         }
     }
-    // Different lengths never get here (see `verify`); should they, they differ.
-    let len_differs = u64::from(a.len() != b.len());
-    (diff | len_differs).ct_eq(&0)
+    diff
+}
+
+/// `words_ct_eq` byte by byte, for targets other than 64-bit ones (firmware), where size
+/// matters more: every byte's XOR OR-folded, without a branch on the contents.
+#[cfg(any(not(target_pointer_width = "64"), test))]
+fn bytes_ct_eq(a: &[u8], b: &[u8]) -> u64 {
+    let diff = a.iter().zip(b).fold(0, |d, (x, y)| d | (x ^ y));
+    u64::from(diff)
 }
 
 impl fmt::Debug for StateToken {
@@ -298,11 +318,16 @@ mod tests {
         for len in 0..=MAX_STATE_LEN + 9 {
             let a: std::vec::Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
             assert!(bool::from(ct_eq_same_len(&a, &a)), "{len}");
+            assert_eq!(words_ct_eq(&a, &a), 0);
+            assert_eq!(bytes_ct_eq(&a, &a), 0);
             for pos in 0..len {
                 for bit in 0..8 {
                     let mut b = a.clone();
                     b[pos] ^= 1 << bit;
                     assert!(!bool::from(ct_eq_same_len(&a, &b)), "{len} {pos} {bit}");
+                    // Both folds, whichever this target uses.
+                    assert_ne!(words_ct_eq(&a, &b), 0, "{len} {pos} {bit}");
+                    assert_ne!(bytes_ct_eq(&a, &b), 0, "{len} {pos} {bit}");
                 }
             }
         }
