@@ -295,6 +295,29 @@ enum Purpose {
     ClientCredentials,
 }
 
+/// Where an authorization request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// The authorization URL (or message) is to be emitted.
+    Authorize,
+    /// Waiting for the callback (or, in the iframe flow, the parent's reply).
+    Callback,
+    /// The callback was verified: the code exchange is to be sent.
+    Exchange,
+}
+
+/// Where a refresh of a signed-in session is. `retried`: this is the one retry allowed
+/// after an unknown outcome (LIFE-9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refresh {
+    /// No refresh under way.
+    Off,
+    /// A refresh is to be sent.
+    Queued { retried: bool },
+    /// A refresh is in flight, sent at `at`.
+    Sent { at: UnixTime, retried: bool },
+}
+
 /// An MFA step queued by the caller, sent by the next poll.
 #[cfg(feature = "password-grant")]
 enum MfaOp {
@@ -314,26 +337,19 @@ enum MfaSent {
     Ack,
 }
 
-/// One state per thing the session waits for; each holds only its own data.
+/// One state per thing the session waits for; each holds only its own data. Steps change
+/// the state in place where they can (no big value moves through a `Result`).
 #[allow(clippy::large_enum_variant)] // reason: no heap in the core; the session is one fixed-size value
 enum State<const A: usize, const R: usize> {
     Idle,
-    /// The authorization URL (or message) is to be emitted.
-    Authorize {
+    /// An authorization request, from its URL (or message) to the code exchange. The code
+    /// (and Kommo account) are set once the callback was verified ([`Stage::Exchange`]);
+    /// the verifier goes with this state once the exchange is written (PKCE-4).
+    Pending {
         pending: PendingAuthorization,
+        stage: Stage,
         /// The CRM iframe flow (always `false` without the `crm` feature).
         iframe: bool,
-    },
-    ExpectCallback {
-        pending: PendingAuthorization,
-    },
-    #[cfg(feature = "crm")]
-    ExpectMessage {
-        pending: PendingAuthorization,
-    },
-    /// The code exchange is to be sent.
-    Exchange {
-        verifier: CodeVerifier,
         code: Code,
         account: Option<KommoAccount>,
     },
@@ -343,17 +359,13 @@ enum State<const A: usize, const R: usize> {
         sent_at: UnixTime,
         account: Option<KommoAccount>,
     },
-    Authorized {
+    /// Signed in, maybe refreshing. While a refresh is queued or in flight
+    /// `tokens.refresh` is `Some`: the request is written from it, and the session keeps it
+    /// for the one retry allowed after an unknown outcome (LIFE-9) and for servers that do
+    /// not rotate; it is never handed out. A successful response replaces it (LIFE-2).
+    Signed {
         tokens: Tokens<A, R>,
-    },
-    /// A refresh is to be sent (`sent_at == None`) or is in flight. `tokens.refresh` is
-    /// always `Some` here: the request carries a copy, and the session keeps the token for
-    /// the one retry allowed after an unknown outcome (LIFE-9) and for servers that do not
-    /// rotate; it is never handed out. A successful response replaces it (LIFE-2).
-    Refreshing {
-        tokens: Tokens<A, R>,
-        sent_at: Option<UnixTime>,
-        retried: bool,
+        refresh: Refresh,
     },
     #[cfg(feature = "password-grant")]
     Password {
@@ -422,27 +434,13 @@ impl Drop for Secret {
 }
 
 /// Things to tell the caller before anything else, in this order: erase, persist, done.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// `done` is handed out as it is (`MfaSecret("")` stands for the secret the MFA state
+/// holds, copied into the caller's buffer then).
+#[derive(Default)]
 struct Announce {
     erase: bool,
     persist: bool,
-    done: Option<Done>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Done {
-    Authorized,
-    Refreshed,
-    #[cfg(feature = "password-grant")]
-    MfaRequired,
-    #[cfg(feature = "password-grant")]
-    MfaSecret,
-    #[cfg(feature = "password-grant")]
-    MfaRejected(Error),
-    #[cfg(feature = "password-grant")]
-    Accepted,
-    LoggedOut(Result<(), Error>),
-    SignInRequired(EndReason),
+    done: Option<Outcome<'static>>,
 }
 
 /// One sign-in, from the first URL to logout: a sans-IO state machine.
@@ -583,28 +581,23 @@ impl<const A: usize, const R: usize> Session<A, R> {
     /// [`InvalidMessage::BadSnapshot`]: crate::InvalidMessage::BadSnapshot
     /// [`InvalidMessage::SnapshotVersion`]: crate::InvalidMessage::SnapshotVersion
     pub fn restore(config: Config, snapshot: &[u8]) -> Result<Self, Error> {
-        let snap = Snapshot::parse(snapshot, &config)?;
+        let mut s = Self::new(config);
+        let snap = Snapshot::parse(snapshot, &s.config)?;
         let account = match snap.account {
             #[cfg(feature = "kommo")]
-            Some(host) => Some(validate_referer(host, &config.profile)?),
+            Some(host) => Some(validate_referer(host, &s.config.profile)?),
             // Only Kommo snapshots carry an account, and their dialect byte was refused.
             #[cfg(not(feature = "kommo"))]
             Some(_) => return Err(crate::InvalidMessage::BadSnapshot.into()),
             None => None,
         };
-        let refresh = match snap.refresh {
-            Some(r) => Some(RefreshToken::new(r)?),
-            None => None,
-        };
-        let tokens = Tokens {
-            access: AccessToken::new(snap.access)?,
-            refresh,
-            expires_at: snap.expires_at,
-            scope: scope_string(snap.scope)?,
+        s.install(
+            snap.access,
+            snap.refresh,
+            snap.expires_at,
+            Some(snap.scope),
             account,
-        };
-        let mut s = Self::new(config);
-        s.state = State::Authorized { tokens };
+        )?;
         Ok(s)
     }
 
@@ -612,12 +605,10 @@ impl<const A: usize, const R: usize> Session<A, R> {
     /// returns its length. [`ApiMisuse::WrongState`] when not signed in.
     pub fn save(&self, buf: &mut [u8]) -> Result<usize, Error> {
         let tokens = match &self.state {
-            State::Authorized { tokens } => tokens,
-            // Not yet sent: the token on disk is still the one to use.
-            State::Refreshing {
+            // A refresh not yet sent: the token on disk is still the one to use.
+            State::Signed {
                 tokens,
-                sent_at: None,
-                ..
+                refresh: Refresh::Off | Refresh::Queued { .. },
             } => tokens,
             _ => return Err(ApiMisuse::WrongState.into()),
         };
@@ -644,18 +635,23 @@ impl<const A: usize, const R: usize> Session<A, R> {
     pub fn phase(&self) -> Phase {
         match &self.state {
             State::Idle => Phase::Idle,
+            State::Pending {
+                stage: Stage::Exchange,
+                ..
+            } => Phase::ExpectTokenResponse,
             #[cfg(feature = "crm")]
-            State::Authorize { iframe: true, .. } | State::ExpectMessage { .. } => {
-                Phase::ExpectMessage
+            State::Pending { iframe: true, .. } => Phase::ExpectMessage,
+            State::Pending { .. } => Phase::ExpectCallback,
+            State::ExpectTokenResponse { .. } | State::ClientCredentials => {
+                Phase::ExpectTokenResponse
             }
-            State::Authorize { .. } | State::ExpectCallback { .. } => Phase::ExpectCallback,
-            State::Exchange { .. }
-            | State::ExpectTokenResponse { .. }
-            | State::ClientCredentials => Phase::ExpectTokenResponse,
             #[cfg(feature = "password-grant")]
             State::Password { .. } | State::Forget { .. } => Phase::ExpectTokenResponse,
-            State::Authorized { .. } => Phase::Authorized,
-            State::Refreshing { .. } => Phase::Refreshing,
+            State::Signed {
+                refresh: Refresh::Off,
+                ..
+            } => Phase::Authorized,
+            State::Signed { .. } => Phase::Refreshing,
             #[cfg(feature = "password-grant")]
             State::MfaRequired { .. } => Phase::MfaRequired,
             #[cfg(feature = "device")]
@@ -685,11 +681,15 @@ impl<const A: usize, const R: usize> Session<A, R> {
     pub fn access_token(&self, now: UnixTime) -> Result<&AccessToken<A>, Error> {
         let now = now.max(self.clock);
         match &self.state {
-            State::Authorized { tokens } if now < self.due_at(tokens) => Ok(&tokens.access),
-            State::Authorized { tokens } if tokens.refresh.is_none() && now < tokens.expires_at => {
+            State::Signed {
+                tokens,
+                refresh: Refresh::Off,
+            } if now < self.due_at(tokens)
+                || (tokens.refresh.is_none() && now < tokens.expires_at) =>
+            {
                 Ok(&tokens.access)
             }
-            State::Authorized { .. } | State::Refreshing { .. } => Err(Error::RefreshDue),
+            State::Signed { .. } => Err(Error::RefreshDue),
             other => Err(wrong_state(other)),
         }
     }
@@ -706,12 +706,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
 
     /// Whether the session can refresh (holds a refresh token).
     pub fn has_refresh_token(&self) -> bool {
-        match &self.state {
-            State::Authorized { tokens } | State::Refreshing { tokens, .. } => {
-                tokens.refresh.is_some()
-            }
-            _ => false,
-        }
+        self.tokens().is_some_and(|t| t.refresh.is_some())
     }
 
     /// The granted scope (the requested one when the server did not say), if signed in.
@@ -726,7 +721,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
 
     fn tokens(&self) -> Option<&Tokens<A, R>> {
         match &self.state {
-            State::Authorized { tokens } | State::Refreshing { tokens, .. } => Some(tokens),
+            State::Signed { tokens, .. } => Some(tokens),
             _ => None,
         }
     }
@@ -766,7 +761,13 @@ impl<const A: usize, const R: usize> Session<A, R> {
         self.tick(now);
         self.ready_to_start(true)?;
         let pending = PendingAuthorization::from_entropy(entropy)?;
-        self.state = State::Authorize { pending, iframe };
+        self.state = State::Pending {
+            pending,
+            stage: Stage::Authorize,
+            iframe,
+            code: String::new(),
+            account: None,
+        };
         Ok(())
     }
 
@@ -900,11 +901,20 @@ impl<const A: usize, const R: usize> Session<A, R> {
     /// token the session ends with [`Outcome::SignInRequired`].
     pub fn refresh(&mut self, now: UnixTime) -> Result<(), Error> {
         self.tick(now);
-        if !matches!(self.state, State::Authorized { .. }) {
-            return Err(wrong_state(&self.state));
+        match &mut self.state {
+            State::Signed {
+                tokens,
+                refresh: refresh @ Refresh::Off,
+            } => {
+                if tokens.refresh.is_some() {
+                    *refresh = Refresh::Queued { retried: false };
+                } else {
+                    self.end_session(EndReason::Expired);
+                }
+                Ok(())
+            }
+            other => Err(wrong_state(other)),
         }
-        self.begin_refresh();
-        Ok(())
     }
 
     /// Logs out: every local token is forgotten at once, then the refresh token is revoked
@@ -915,19 +925,26 @@ impl<const A: usize, const R: usize> Session<A, R> {
     /// snapshot first to revoke its refresh token).
     pub fn logout(&mut self, now: UnixTime) -> Result<(), Error> {
         self.tick(now);
-        let (refresh, account) = match core::mem::replace(&mut self.state, State::LoggedOut) {
-            State::Authorized { tokens } | State::Refreshing { tokens, .. } => {
-                (tokens.refresh, tokens.account)
-            }
-            State::Revoking {
-                refresh, account, ..
-            } => (Some(refresh), account),
-            // A poisoned session holds no tokens; logging out still erases the store.
-            _ => (None, None),
-        };
         self.announce = Announce {
             erase: true,
             ..Announce::default()
+        };
+        let (refresh, account) = match &mut self.state {
+            State::Signed { tokens, .. } => (tokens.refresh.take(), tokens.account.take()),
+            // Revoking already (so the profile can): start the revocation over.
+            State::Revoking {
+                attempts,
+                retry_at,
+                in_flight,
+                ..
+            } => {
+                *attempts = 0;
+                *retry_at = self.clock;
+                *in_flight = false;
+                return Ok(());
+            }
+            // A poisoned session holds no tokens; logging out still erases the store.
+            _ => (None, None),
         };
         let revocable = match &self.config.profile {
             Profile::Rfc6749(r) => r.revocation.is_some(),
@@ -946,7 +963,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
                     in_flight: false,
                 };
             }
-            _ => self.announce.done = Some(Done::LoggedOut(Ok(()))),
+            _ => self.logged_out(Ok(())),
         }
         Ok(())
     }
@@ -969,33 +986,32 @@ impl<const A: usize, const R: usize> Session<A, R> {
         scratch: &mut [u8],
     ) -> Result<(), Error> {
         self.tick(now);
-        let pending = match core::mem::replace(&mut self.state, State::Idle) {
-            State::ExpectCallback { pending } => pending,
-            other => {
-                let err = not_pending(&other);
-                self.state = other;
-                return Err(err);
-            }
+        let r = self.on_callback(query, scratch);
+        self.settle(r)
+    }
+
+    fn on_callback(&mut self, query: &[u8], scratch: &mut [u8]) -> Result<(), Error> {
+        let State::Pending {
+            pending,
+            stage: stage @ Stage::Callback,
+            iframe: false,
+            code,
+            account,
+        } = &mut self.state
+        else {
+            return Err(not_pending(&self.state));
         };
-        let (verifier, state) = pending.into_parts();
         self.description.clear();
-        let next = parse_callback(query, scratch)
-            .and_then(|cb| {
-                let verified = cb.verify(&state, &self.config.profile);
-                if let (Err(Error::ServerError(_)), Callback::Error(e)) = (&verified, &cb) {
-                    remember(&mut self.description, e.description());
-                }
-                verified
-            })
-            .and_then(|v| {
-                let (code, account) = v.into_parts();
-                Ok(State::Exchange {
-                    verifier,
-                    code: copy_code(code)?,
-                    account,
-                })
-            });
-        self.transition(next)
+        let cb = parse_callback(query, scratch)?;
+        let verified = cb.verify(pending.state(), &self.config.profile);
+        if let (Err(Error::ServerError(_)), Callback::Error(e)) = (&verified, &cb) {
+            remember(&mut self.description, e.description());
+        }
+        let (c, a) = verified?.into_parts();
+        set_code(code, c)?;
+        *account = a;
+        *stage = Stage::Exchange;
+        Ok(())
     }
 
     /// Whether a redirect callback carries the pending request's state, checked in constant
@@ -1008,7 +1024,13 @@ impl<const A: usize, const R: usize> Session<A, R> {
     /// checked and consumed once (STATE-2): without the state, a request cannot pass here.
     /// Malformed queries (duplicates, bad escapes, …) do not match.
     pub fn callback_matches(&self, query: &[u8], scratch: &mut [u8]) -> bool {
-        let State::ExpectCallback { pending } = &self.state else {
+        let State::Pending {
+            pending,
+            stage: Stage::Callback,
+            iframe: false,
+            ..
+        } = &self.state
+        else {
             return false;
         };
         match parse_callback(query, scratch) {
@@ -1034,24 +1056,22 @@ impl<const A: usize, const R: usize> Session<A, R> {
         scratch: &mut [u8],
     ) -> Result<(), Error> {
         self.tick(now);
-        let pending = match core::mem::replace(&mut self.state, State::Idle) {
-            State::ExpectMessage { pending } => pending,
-            other => {
-                let err = not_pending(&other);
-                self.state = other;
-                return Err(err);
-            }
+        let r = match &mut self.state {
+            State::Pending {
+                pending,
+                stage: stage @ Stage::Callback,
+                iframe: true,
+                code,
+                ..
+            } => parse_code_reply(json, scratch).and_then(|reply| {
+                reply.verify_state(pending.state())?;
+                set_code(code, reply.code)?;
+                *stage = Stage::Exchange;
+                Ok(())
+            }),
+            other => Err(not_pending(other)),
         };
-        let (verifier, state) = pending.into_parts();
-        let next = parse_code_reply(json, scratch).and_then(|reply| {
-            reply.verify_state(&state)?;
-            Ok(State::Exchange {
-                verifier,
-                code: copy_code(reply.code)?,
-                account: None,
-            })
-        });
-        self.transition(next)
+        self.settle(r)
     }
 
     /// Handles the answer to the last [`Action::Send`]. `scratch` receives decoded strings
@@ -1081,54 +1101,129 @@ impl<const A: usize, const R: usize> Session<A, R> {
                 remember(&mut self.description, m.description());
             }
         }
-        let poisoned = State::Failed(ApiMisuse::Poisoned.into());
-        let next = match core::mem::replace(&mut self.state, poisoned) {
+        let r = self.on_response(response, scratch);
+        self.settle(r)
+    }
+
+    fn on_response(&mut self, response: Response<'_>, scratch: &mut [u8]) -> Result<(), Error> {
+        let clock = self.clock;
+        match &mut self.state {
             State::ExpectTokenResponse {
                 purpose,
                 sent_at,
                 account,
-            } => self.on_token_response(purpose, sent_at, account, response, scratch),
-            State::Refreshing {
-                tokens,
-                sent_at: Some(sent_at),
-                retried,
-            } => self.on_refresh_response(tokens, sent_at, retried, response, scratch),
+            } => {
+                let (purpose, sent_at, account) = (*purpose, *sent_at, account.take());
+                match token::parse_token_response(response, scratch)? {
+                    TokenReply::Token(t) => {
+                        self.authorized(t, sent_at, account, Outcome::Authorized)
+                    }
+                    #[cfg(feature = "password-grant")]
+                    TokenReply::MfaRequired(m) if purpose == Purpose::Password => {
+                        self.state = State::MfaRequired {
+                            mfa: m.mfa_token()?,
+                            queued: None,
+                            in_flight: None,
+                            secret: None,
+                        };
+                        self.announce.done = Some(Outcome::MfaRequired);
+                        Ok(())
+                    }
+                    reply => {
+                        // Only the password grant tells replies apart by purpose.
+                        let _ = purpose;
+                        Err(reply_error(reply))
+                    }
+                }
+            }
+            State::Signed {
+                refresh: Refresh::Sent { at, retried },
+                ..
+            } => {
+                let (sent_at, retried) = (*at, *retried);
+                self.on_refresh_response(sent_at, retried, response, scratch)
+            }
             #[cfg(feature = "password-grant")]
             State::MfaRequired {
-                mfa,
                 queued: None,
-                in_flight: Some(sent),
+                in_flight: in_flight @ Some(_),
                 ..
-            } => self.on_mfa_response(mfa, sent, response, scratch),
+            } => {
+                let sent = *in_flight;
+                self.on_mfa_response(sent, response, scratch)
+            }
             #[cfg(feature = "password-grant")]
-            State::Forget { sent: true, .. } => token::parse_ack_response(response, scratch)
-                .and_then(token::Reply::into_result)
-                .map(|()| {
-                    self.announce.done = Some(Done::Accepted);
-                    State::Idle
-                }),
+            State::Forget { sent: true, .. } => {
+                token::parse_ack_response(response, scratch)?.into_result()?;
+                self.state = State::Idle;
+                self.announce.done = Some(Outcome::Accepted);
+                Ok(())
+            }
             #[cfg(feature = "device")]
             State::DeviceStart {
                 sent_at: Some(sent_at),
-            } => self.on_device_authorization(sent_at, response, scratch),
+            } => {
+                let sent_at = *sent_at;
+                self.on_device_authorization(sent_at, response, scratch)
+            }
             #[cfg(feature = "device")]
             State::ExpectDeviceApproval(device) if device.in_flight.is_some() => {
-                self.on_device_poll(device, response, scratch)
+                let sent_at = device.in_flight.take().unwrap_or(clock);
+                match token::parse_token_response(response, scratch)? {
+                    TokenReply::Token(t) => self.authorized(t, sent_at, None, Outcome::Authorized),
+                    TokenReply::Error(e) => match e.code.kind() {
+                        ErrorKind::AuthorizationPending | ErrorKind::SlowDown => {
+                            if e.code.kind() == ErrorKind::SlowDown {
+                                // RFC 8628 §3.5: +5 s for this and every later poll (DEV-1).
+                                device.interval = device.interval.saturating_add(5);
+                            }
+                            // The server answered: any back-off after timeouts ends (DEV-3).
+                            device.wait = device.interval;
+                            device.next_poll = clock.saturating_add(device.wait);
+                            Ok(())
+                        }
+                        // access_denied, expired_token and anything else end the flow (DEV-1).
+                        _ => Err(e.to_error()),
+                    },
+                    reply => Err(reply_error(reply)),
+                }
             }
             State::Revoking {
-                refresh,
-                account,
                 attempts,
-                in_flight: true,
+                retry_at,
+                in_flight: in_flight @ true,
                 ..
-            } => Ok(self.on_revocation(refresh, account, attempts, response, scratch)),
-            other => {
-                let err = wrong_state(&other);
-                self.state = other;
-                return Err(err);
+            } => {
+                let result =
+                    match token::parse_revocation_response(response, response.retry_after, scratch)
+                    {
+                        Ok(RevocationReply::Revoked) => Ok(()),
+                        Ok(RevocationReply::Unavailable { retry_after })
+                            if *attempts < MAX_REVOKE_ATTEMPTS =>
+                        {
+                            // TOK-9: still live; try again after Retry-After. The store is
+                            // already empty.
+                            let wait = retry_after
+                                .unwrap_or(DEFAULT_REVOKE_RETRY)
+                                .min(MAX_REVOKE_RETRY);
+                            *retry_at = clock.saturating_add(wait);
+                            *in_flight = false;
+                            return Ok(());
+                        }
+                        Ok(RevocationReply::Unavailable { .. }) => {
+                            Err(Error::ServerError(ServerError {
+                                code: ErrorKind::TemporarilyUnavailable,
+                                status: response.status,
+                            }))
+                        }
+                        Ok(RevocationReply::Error(e)) => Err(e.to_error()),
+                        Err(e) => Err(e),
+                    };
+                self.logged_out(result);
+                Ok(())
             }
-        };
-        self.transition(next)
+            other => Err(wrong_state(other)),
+        }
     }
 
     /// Reports that the last [`Action::Send`] got no answer (connection failed or timed
@@ -1142,34 +1237,32 @@ impl<const A: usize, const R: usize> Session<A, R> {
     /// - anything else (a single-use code exchange, say) fails the session.
     pub fn handle_timeout(&mut self, now: UnixTime) -> Result<(), Error> {
         self.tick(now);
-        let poisoned = State::Failed(ApiMisuse::Poisoned.into());
-        let next = match core::mem::replace(&mut self.state, poisoned) {
-            State::Refreshing {
-                tokens,
-                sent_at: Some(_),
-                retried,
-            } => Ok(self.refresh_outcome_unknown(tokens, retried)),
+        let r = match &mut self.state {
+            State::Signed {
+                refresh: Refresh::Sent { retried, .. },
+                ..
+            } => {
+                let retried = *retried;
+                self.refresh_outcome_unknown(retried);
+                Ok(())
+            }
             #[cfg(feature = "device")]
-            State::ExpectDeviceApproval(mut device) if device.in_flight.is_some() => {
+            State::ExpectDeviceApproval(device) if device.in_flight.is_some() => {
                 device.wait = device.wait.saturating_mul(2).clamp(1, MAX_DEVICE_INTERVAL);
                 device.next_poll = self.clock.saturating_add(device.wait);
                 device.in_flight = None;
-                Ok(State::ExpectDeviceApproval(device))
+                Ok(())
             }
             State::Revoking {
                 in_flight: true, ..
             } => {
-                self.announce.done = Some(Done::LoggedOut(Err(TIMEOUT)));
-                Ok(State::LoggedOut)
+                self.logged_out(Err(TIMEOUT));
+                Ok(())
             }
-            other if is_in_flight(&other) => Err(TIMEOUT),
-            other => {
-                let err = wrong_state(&other);
-                self.state = other;
-                return Err(err);
-            }
+            other if is_in_flight(other) => Err(TIMEOUT),
+            other => Err(wrong_state(other)),
         };
-        self.transition(next)
+        self.settle(r)
     }
 
     /// Reports that the last [`Action::Send`] was **not delivered**: nothing reached the
@@ -1180,20 +1273,15 @@ impl<const A: usize, const R: usize> Session<A, R> {
     /// - anything else is handled as [`Session::handle_timeout`] handles it.
     pub fn handle_send_failed(&mut self, now: UnixTime) -> Result<(), Error> {
         self.tick(now);
-        match core::mem::replace(&mut self.state, State::Idle) {
-            State::Refreshing {
-                tokens,
-                sent_at: Some(_),
-                ..
-            } => {
-                self.state = State::Authorized { tokens };
-                Ok(())
-            }
-            other => {
-                self.state = other;
-                self.handle_timeout(now)
-            }
+        if let State::Signed {
+            refresh: refresh @ Refresh::Sent { .. },
+            ..
+        } = &mut self.state
+        {
+            *refresh = Refresh::Off;
+            return Ok(());
         }
+        self.handle_timeout(now)
     }
 
     // --- output ---------------------------------------------------------------------------
@@ -1222,38 +1310,25 @@ impl<const A: usize, const R: usize> Session<A, R> {
             self.announce.persist = false;
             return Ok(Action::Persist(&buf[..n]));
         }
-        if let Some(done) = self.announce.done {
-            let outcome = match done {
-                Done::Authorized => Outcome::Authorized,
-                Done::Refreshed => Outcome::Refreshed,
-                #[cfg(feature = "password-grant")]
-                Done::MfaRequired => Outcome::MfaRequired,
-                #[cfg(feature = "password-grant")]
-                Done::MfaSecret => {
-                    let secret = match &mut self.state {
-                        State::MfaRequired { secret, .. } => secret.take(),
-                        _ => None,
-                    };
-                    let len = secret.as_ref().map_or(0, |s| s.0.len());
-                    if len > buf.len() {
-                        if let State::MfaRequired { secret: slot, .. } = &mut self.state {
-                            *slot = secret;
-                        }
-                        return Err(Error::BufferTooSmall { required: len });
-                    }
-                    let out = &mut buf[..len];
-                    out.copy_from_slice(secret.as_ref().map_or(&[][..], |s| s.0.as_bytes()));
-                    self.announce.done = None;
-                    return Ok(Action::Done(Outcome::MfaSecret(utf8(out))));
-                }
-                #[cfg(feature = "password-grant")]
-                Done::MfaRejected(e) => Outcome::MfaRejected(e),
-                #[cfg(feature = "password-grant")]
-                Done::Accepted => Outcome::Accepted,
-                Done::LoggedOut(revocation) => Outcome::LoggedOut { revocation },
-                Done::SignInRequired(reason) => Outcome::SignInRequired(reason),
+        #[cfg(feature = "password-grant")]
+        if let Some(Outcome::MfaSecret(_)) = self.announce.done {
+            let secret = match &mut self.state {
+                State::MfaRequired { secret, .. } => secret.take(),
+                _ => None,
             };
+            let len = secret.as_ref().map_or(0, |s| s.0.len());
+            if len > buf.len() {
+                if let State::MfaRequired { secret: slot, .. } = &mut self.state {
+                    *slot = secret;
+                }
+                return Err(Error::BufferTooSmall { required: len });
+            }
+            let out = &mut buf[..len];
+            out.copy_from_slice(secret.as_ref().map_or(&[][..], |s| s.0.as_bytes()));
             self.announce.done = None;
+            return Ok(Action::Done(Outcome::MfaSecret(utf8(out))));
+        }
+        if let Some(outcome) = self.announce.done.take() {
             return Ok(Action::Done(outcome));
         }
         self.next_action(buf)
@@ -1262,8 +1337,14 @@ impl<const A: usize, const R: usize> Session<A, R> {
     fn next_action<'b>(&mut self, buf: &'b mut [u8]) -> Result<Action<'b>, Error> {
         let now = self.clock;
         let cfg = &self.config;
-        match &mut self.state {
-            State::Authorize { pending, iframe } => {
+        // What to send (borrowing what it carries), and for which Kommo account.
+        let (req, account) = match &mut self.state {
+            State::Pending {
+                pending,
+                stage: stage @ Stage::Authorize,
+                iframe,
+                ..
+            } => {
                 #[cfg(feature = "crm")]
                 let action = if *iframe {
                     let challenge = pending.challenge();
@@ -1287,131 +1368,63 @@ impl<const A: usize, const R: usize> Session<A, R> {
                     let _ = iframe;
                     authorization_url(cfg, pending, buf)?
                 };
-                if let State::Authorize { pending, iframe } =
-                    core::mem::replace(&mut self.state, State::Idle)
-                {
-                    self.state = match iframe {
-                        #[cfg(feature = "crm")]
-                        true => State::ExpectMessage { pending },
-                        _ => State::ExpectCallback { pending },
-                    };
-                }
-                Ok(action)
+                *stage = Stage::Callback;
+                return Ok(action);
             }
-            State::Exchange {
-                verifier,
+            // Written from the borrowed verifier: a too-small buffer leaves the exchange
+            // queued with its verifier; once written, the verifier is dropped with this
+            // state, so it is sent at most once (PKCE-4).
+            State::Pending {
+                pending,
+                stage: Stage::Exchange,
                 code,
                 account,
-            } => {
-                // Written from the borrowed verifier: a too-small buffer leaves the exchange
-                // queued with its verifier; once written, the verifier is dropped with this
-                // state, so it is sent at most once (PKCE-4).
-                let req = token_request(cfg, account.as_ref())?
-                    .authorization_code_with(code, verifier, buf)?;
-                let account = account.take();
-                self.state = State::ExpectTokenResponse {
-                    purpose: Purpose::Exchange,
-                    sent_at: now,
-                    account,
-                };
-                Ok(Action::Send(req))
-            }
-            State::Authorized { tokens } => {
-                let due = due_at(cfg, tokens);
-                if now < due {
-                    return Ok(Action::WaitUntil(due));
-                }
-                if tokens.refresh.is_none() {
-                    if now < tokens.expires_at {
+                ..
+            } => (Req::Code(code, pending.verifier()), account.as_ref()),
+            State::Signed { tokens, refresh } if !matches!(refresh, Refresh::Sent { .. }) => {
+                if matches!(refresh, Refresh::Off) {
+                    let due = due_at(cfg, tokens);
+                    if now < due {
+                        return Ok(Action::WaitUntil(due));
+                    }
+                    if tokens.refresh.is_none() && now < tokens.expires_at {
                         // Due, nothing to refresh with, still valid: serve it until expiry.
                         return Ok(Action::WaitUntil(tokens.expires_at));
                     }
-                    self.state = self.end_session(EndReason::Expired);
-                    return self.poll_action(now, buf);
+                    *refresh = Refresh::Queued { retried: false };
                 }
-                self.begin_refresh();
-                self.next_action(buf)
-            }
-            State::Refreshing {
-                tokens,
-                sent_at: sent_at @ None,
-                ..
-            } => {
-                let Some(refresh) = tokens.refresh.as_ref() else {
-                    // Unreachable: begin_refresh only queues a refresh with a token.
-                    self.state = self.end_session(EndReason::Expired);
+                let Some(token) = tokens.refresh.as_ref() else {
+                    // Expired with nothing to refresh with.
+                    self.end_session(EndReason::Expired);
                     return self.poll_action(now, buf);
                 };
                 // The request is written from the token the session keeps while the request
                 // is in flight (the LIFE-9 retry, servers that do not rotate) and never hands
                 // out. A failure to write leaves the refresh queued, nothing sent.
-                let req = token_request(cfg, tokens.account.as_ref())
-                    .and_then(|t| t.refresh_with(refresh.secret(), buf))?;
-                *sent_at = Some(now);
-                Ok(Action::Send(req))
+                (Req::Refresh(token.secret()), tokens.account.as_ref())
             }
             #[cfg(feature = "password-grant")]
-            State::Password { username, password } => {
-                let req = TokenRequest::new(&cfg.profile, &cfg.client)
-                    .and_then(|t| t.password(username, &password.0, buf))?;
-                self.state = State::ExpectTokenResponse {
-                    purpose: Purpose::Password,
-                    sent_at: now,
-                    account: None,
-                };
-                Ok(Action::Send(req))
-            }
+            State::Password { username, password } => (Req::Password(username, &password.0), None),
             #[cfg(feature = "password-grant")]
             State::MfaRequired {
                 mfa,
                 queued,
-                in_flight: in_flight @ None,
+                in_flight: None,
                 ..
             } => {
                 let Some(op) = queued.as_ref() else {
                     return Ok(Action::Idle);
                 };
-                let t = TokenRequest::new(&cfg.profile, &cfg.client)?;
-                let (req, sent) = match op {
-                    MfaOp::Verify(otp) => (t.mfa_verify(mfa, &otp.0, buf)?, MfaSent::Verify(now)),
-                    MfaOp::Secret => (t.mfa_secret(mfa, buf)?, MfaSent::Secret),
-                    MfaOp::EmailSend => (t.mfa_email_send(mfa, buf)?, MfaSent::Ack),
-                    MfaOp::Bind(kind, otp) => (t.mfa_bind(mfa, *kind, &otp.0, buf)?, MfaSent::Ack),
-                    MfaOp::Deactivate => (t.mfa_deactivation_request(mfa, buf)?, MfaSent::Ack),
-                };
-                *queued = None;
-                *in_flight = Some(sent);
-                Ok(Action::Send(req))
+                (Req::Mfa(mfa, op), None)
             }
             #[cfg(feature = "password-grant")]
             State::Forget {
                 username,
-                sent: sent @ false,
-            } => {
-                let req = TokenRequest::new(&cfg.profile, &cfg.client)
-                    .and_then(|t| t.forget_password(username, buf))?;
-                *sent = true;
-                Ok(Action::Send(req))
-            }
-            State::ClientCredentials => {
-                let req = TokenRequest::new(&cfg.profile, &cfg.client)
-                    .and_then(|t| t.client_credentials(buf))?;
-                self.state = State::ExpectTokenResponse {
-                    purpose: Purpose::ClientCredentials,
-                    sent_at: now,
-                    account: None,
-                };
-                Ok(Action::Send(req))
-            }
+                sent: false,
+            } => (Req::Forget(username), None),
+            State::ClientCredentials => (Req::ClientCredentials, None),
             #[cfg(feature = "device")]
-            State::DeviceStart {
-                sent_at: sent_at @ None,
-            } => {
-                let req = TokenRequest::new(&cfg.profile, &cfg.client)
-                    .and_then(|t| t.device_authorization(buf))?;
-                *sent_at = Some(now);
-                Ok(Action::Send(req))
-            }
+            State::DeviceStart { sent_at: None } => (Req::DeviceAuthorization, None),
             #[cfg(feature = "device")]
             State::ExpectDeviceApproval(device) if device.in_flight.is_none() => {
                 if now >= device.expires_at {
@@ -1431,124 +1444,110 @@ impl<const A: usize, const R: usize> Session<A, R> {
                 if now < device.next_poll {
                     return Ok(Action::WaitUntil(device.next_poll.min(device.expires_at)));
                 }
-                let req = TokenRequest::new(&cfg.profile, &cfg.client)
-                    .and_then(|t| t.device_token(&device.code, buf))?;
-                device.in_flight = Some(now);
-                Ok(Action::Send(req))
+                (Req::DeviceToken(&device.code), None)
             }
             State::Revoking {
                 refresh,
                 account,
-                attempts,
                 retry_at,
-                in_flight: in_flight @ false,
+                in_flight: false,
+                ..
             } => {
                 if now < *retry_at {
                     return Ok(Action::WaitUntil(*retry_at));
                 }
-                let req =
-                    token_request(cfg, account.as_ref()).and_then(|t| t.revoke(refresh, buf))?;
+                (Req::Revoke(refresh), account.as_ref())
+            }
+            _ => return Ok(Action::Idle),
+        };
+        let req = write_request(cfg, account, req, buf)?;
+        self.sent(now);
+        Ok(Action::Send(req))
+    }
+
+    /// Marks the request [`Session::next_action`] just wrote as sent at `now`.
+    fn sent(&mut self, now: UnixTime) {
+        self.state = match &mut self.state {
+            State::Pending { account, .. } => State::ExpectTokenResponse {
+                purpose: Purpose::Exchange,
+                sent_at: now,
+                account: account.take(),
+            },
+            State::Signed { refresh, .. } => {
+                *refresh = Refresh::Sent {
+                    at: now,
+                    retried: matches!(refresh, Refresh::Queued { retried: true }),
+                };
+                return;
+            }
+            #[cfg(feature = "password-grant")]
+            State::Password { .. } => State::ExpectTokenResponse {
+                purpose: Purpose::Password,
+                sent_at: now,
+                account: None,
+            },
+            #[cfg(feature = "password-grant")]
+            State::MfaRequired {
+                queued, in_flight, ..
+            } => {
+                *in_flight = Some(match queued.take() {
+                    Some(MfaOp::Verify(_)) => MfaSent::Verify(now),
+                    Some(MfaOp::Secret) => MfaSent::Secret,
+                    _ => MfaSent::Ack,
+                });
+                return;
+            }
+            #[cfg(feature = "password-grant")]
+            State::Forget { sent, .. } => {
+                *sent = true;
+                return;
+            }
+            State::ClientCredentials => State::ExpectTokenResponse {
+                purpose: Purpose::ClientCredentials,
+                sent_at: now,
+                account: None,
+            },
+            #[cfg(feature = "device")]
+            State::DeviceStart { sent_at } => {
+                *sent_at = Some(now);
+                return;
+            }
+            #[cfg(feature = "device")]
+            State::ExpectDeviceApproval(device) => {
+                device.in_flight = Some(now);
+                return;
+            }
+            State::Revoking {
+                attempts,
+                in_flight,
+                ..
+            } => {
                 *attempts = attempts.saturating_add(1);
                 *in_flight = true;
-                Ok(Action::Send(req))
+                return;
             }
-            State::Failed(_) => Err(ApiMisuse::Poisoned.into()),
-            _ => Ok(Action::Idle),
-        }
+            _ => return,
+        };
     }
 
     // --- transitions ----------------------------------------------------------------------
 
-    /// The one path by which a step sets the next state: success installs it, failure
-    /// poisons the session (and drops any queued announcement).
-    fn transition(&mut self, next: Result<State<A, R>, Error>) -> Result<(), Error> {
-        match next {
-            Ok(state) => {
-                self.state = state;
-                Ok(())
-            }
-            Err(e) => {
-                self.state = State::Failed(e);
-                self.announce = Announce::default();
-                Err(e)
-            }
+    /// The one path by which a failed step ends: the error poisons the session (and drops
+    /// any queued announcement) — except a call made in the wrong state (nothing pending,
+    /// nothing in flight, or already poisoned), which leaves the session as it was.
+    #[inline(never)]
+    fn settle(&mut self, r: Result<(), Error>) -> Result<(), Error> {
+        if let Err(e) = r
+            && !matches!(
+                e,
+                Error::ApiMisuse(ApiMisuse::WrongState | ApiMisuse::Poisoned)
+                    | Error::CheckFailed(CheckFailed::NothingPending)
+            )
+        {
+            self.state = State::Failed(e);
+            self.announce = Announce::default();
         }
-    }
-
-    fn on_token_response(
-        &mut self,
-        purpose: Purpose,
-        sent_at: UnixTime,
-        account: Option<KommoAccount>,
-        response: Response<'_>,
-        scratch: &mut [u8],
-    ) -> Result<State<A, R>, Error> {
-        match token::parse_token_response(response, scratch)? {
-            TokenReply::Token(t) => self.authorized(t, sent_at, account, None, Done::Authorized),
-            #[cfg(feature = "password-grant")]
-            TokenReply::MfaRequired(m) if purpose == Purpose::Password => {
-                self.announce.done = Some(Done::MfaRequired);
-                Ok(State::MfaRequired {
-                    mfa: m.mfa_token()?,
-                    queued: None,
-                    in_flight: None,
-                    secret: None,
-                })
-            }
-            reply => {
-                // Only the password grant tells replies apart by purpose.
-                let _ = purpose;
-                Err(reply_error(reply))
-            }
-        }
-    }
-
-    #[cfg(feature = "password-grant")]
-    fn on_mfa_response(
-        &mut self,
-        mfa: MfaToken,
-        sent: MfaSent,
-        response: Response<'_>,
-        scratch: &mut [u8],
-    ) -> Result<State<A, R>, Error> {
-        let waiting = |mfa, secret| State::MfaRequired {
-            mfa,
-            queued: None,
-            in_flight: None,
-            secret,
-        };
-        match sent {
-            MfaSent::Verify(sent_at) => match token::parse_token_response(response, scratch)? {
-                // CRM-2: the MFA token is dropped (wiped) once the step ends.
-                TokenReply::Token(t) => self.authorized(t, sent_at, None, None, Done::Authorized),
-                TokenReply::Error(e) if e.status < 500 => {
-                    self.announce.done = Some(Done::MfaRejected(e.to_error()));
-                    Ok(waiting(mfa, None))
-                }
-                reply => Err(reply_error(reply)),
-            },
-            MfaSent::Secret => match token::parse_mfa_secret_response(response, scratch)? {
-                token::Reply::Success(s) => {
-                    let secret = Secret(param(s.secret(), "mfa_secret")?);
-                    self.announce.done = Some(Done::MfaSecret);
-                    Ok(waiting(mfa, Some(secret)))
-                }
-                token::Reply::Error(e) => {
-                    self.announce.done = Some(Done::MfaRejected(e.to_error()));
-                    Ok(waiting(mfa, None))
-                }
-            },
-            MfaSent::Ack => match token::parse_ack_response(response, scratch)? {
-                token::Reply::Success(()) => {
-                    self.announce.done = Some(Done::Accepted);
-                    Ok(waiting(mfa, None))
-                }
-                token::Reply::Error(e) => {
-                    self.announce.done = Some(Done::MfaRejected(e.to_error()));
-                    Ok(waiting(mfa, None))
-                }
-            },
-        }
+        r
     }
 
     /// Tokens from a successful token response; queues Persist, then `done` (LIFE-2).
@@ -1557,99 +1556,180 @@ impl<const A: usize, const R: usize> Session<A, R> {
         t: TokenResponse<'_>,
         sent_at: UnixTime,
         account: Option<KommoAccount>,
-        previous: Option<(RefreshToken<R>, &str)>,
-        done: Done,
-    ) -> Result<State<A, R>, Error> {
+        done: Outcome<'static>,
+    ) -> Result<(), Error> {
         t.require_bearer()?;
-        let expires_in = t.expires_in().unwrap_or(self.config.default_expires_in);
-        let (kept_refresh, previous_scope) = match previous {
-            Some((r, s)) => (Some(r), Some(s)),
-            None => (None, None),
-        };
-        let scope = t
-            .scope()
-            .or(previous_scope)
-            .unwrap_or(self.config.client.scope());
-        let tokens = Tokens {
-            access: t.access_token()?,
-            // A rotated token replaces the old one; a server that does not rotate keeps the
-            // old one valid (RFC 6749 §6).
-            refresh: t.refresh_token()?.or(kept_refresh),
-            // LIFE-8: from the time the request was sent, saturating (never wraps).
-            expires_at: sent_at.saturating_add(expires_in),
-            scope: scope_string(scope)?,
+        // LIFE-8: from the time the request was sent, saturating (never wraps).
+        let expires_at =
+            sent_at.saturating_add(t.expires_in().unwrap_or(self.config.default_expires_in));
+        self.install(
+            t.access_token_secret(),
+            t.refresh_token_secret(),
+            expires_at,
+            t.scope(),
             account,
-        };
+        )?;
         self.announce.persist = true;
         self.announce.done = Some(done);
-        Ok(State::Authorized { tokens })
+        Ok(())
+    }
+
+    /// Signs in with these tokens (restored, or from a token response). A refresh updates
+    /// the session's tokens in place: a rotated refresh token replaces the old one, a
+    /// server that does not rotate keeps the old one valid (RFC 6749 §6), and the scope
+    /// stays when none is given. A new sign-in without a scope has the requested one.
+    fn install(
+        &mut self,
+        access: &str,
+        refresh: Option<&str>,
+        expires_at: UnixTime,
+        scope: Option<&str>,
+        account: Option<KommoAccount>,
+    ) -> Result<(), Error> {
+        let refresh = match refresh {
+            Some(r) => Some(RefreshToken::new(r)?),
+            None => None,
+        };
+        let access = AccessToken::new(access)?;
+        let (tokens, scope) = match &mut self.state {
+            State::Signed {
+                tokens,
+                refresh: state,
+            } => {
+                *state = Refresh::Off;
+                tokens.access = access;
+                if refresh.is_some() {
+                    tokens.refresh = refresh;
+                }
+                (tokens, scope)
+            }
+            _ => {
+                self.state = State::Signed {
+                    tokens: Tokens {
+                        access,
+                        refresh,
+                        expires_at,
+                        scope: String::new(),
+                        account,
+                    },
+                    refresh: Refresh::Off,
+                };
+                let State::Signed { tokens, .. } = &mut self.state else {
+                    return Ok(());
+                };
+                (tokens, Some(scope.unwrap_or(self.config.client.scope())))
+            }
+        };
+        tokens.expires_at = expires_at;
+        if let Some(scope) = scope {
+            tokens.scope.clear();
+            tokens
+                .scope
+                .push_str(scope)
+                .map_err(|_| Error::CapacityExceeded {
+                    what: Capacity::Config,
+                    limit: MAX_SCOPE_LEN,
+                })?;
+        }
+        Ok(())
     }
 
     /// A refresh whose outcome is unknown (no answer, or the server failed): one retry
     /// with the same token, then sign in again — never a loop (LIFE-9).
-    fn refresh_outcome_unknown(&mut self, tokens: Tokens<A, R>, retried: bool) -> State<A, R> {
-        if retried {
-            drop(tokens);
-            self.end_session(EndReason::RefreshOutcomeUnknown)
-        } else {
-            State::Refreshing {
-                tokens,
-                sent_at: None,
-                retried: true,
+    fn refresh_outcome_unknown(&mut self, retried: bool) {
+        match &mut self.state {
+            State::Signed { refresh, .. } if !retried => {
+                *refresh = Refresh::Queued { retried: true };
             }
+            _ => self.end_session(EndReason::RefreshOutcomeUnknown),
         }
     }
 
     fn on_refresh_response(
         &mut self,
-        mut tokens: Tokens<A, R>,
         sent_at: UnixTime,
         retried: bool,
         response: Response<'_>,
         scratch: &mut [u8],
-    ) -> Result<State<A, R>, Error> {
+    ) -> Result<(), Error> {
         // A 5xx (an HTML error page or `server_error`/`temporarily_unavailable`) says nothing
         // about whether the token was rotated: the same as no answer (LIFE-9), instead of
         // poisoning a session whose tokens are still good.
-        let reply = match token::parse_token_response(response, scratch) {
-            Err(Error::ServerMisbehaved(ServerMisbehaved::UnexpectedStatus(status)))
-                if status >= 500 =>
-            {
-                return Ok(self.refresh_outcome_unknown(tokens, retried));
+        let reply = token::parse_token_response(response, scratch);
+        let unknown = match &reply {
+            Err(Error::ServerMisbehaved(ServerMisbehaved::UnexpectedStatus(status))) => {
+                *status >= 500
             }
-            Ok(TokenReply::Error(e))
-                if e.status >= 500
+            Ok(TokenReply::Error(e)) => {
+                e.status >= 500
                     || matches!(
                         e.code.kind(),
                         ErrorKind::ServerError | ErrorKind::TemporarilyUnavailable
-                    ) =>
-            {
-                return Ok(self.refresh_outcome_unknown(tokens, retried));
+                    )
             }
-            other => other?,
+            _ => false,
         };
-        match reply {
-            TokenReply::Token(t) => {
-                let held = tokens.refresh.take();
-                let previous = held.map(|h| (h, tokens.scope.as_str()));
-                self.authorized(
-                    t,
-                    sent_at,
-                    tokens.account.clone(),
-                    previous,
-                    Done::Refreshed,
-                )
-            }
+        if unknown {
+            self.refresh_outcome_unknown(retried);
+            return Ok(());
+        }
+        match reply? {
+            TokenReply::Token(t) => self.authorized(t, sent_at, None, Outcome::Refreshed),
             TokenReply::Error(e) if e.code.kind() == ErrorKind::InvalidGrant => {
                 // LIFE-3: the grant is over. Forget everything; no retry.
-                let err = ServerError {
+                self.end_session(EndReason::RefreshRejected(ServerError {
                     code: e.code.kind(),
                     status: e.status,
-                };
-                Ok(self.end_session(EndReason::RefreshRejected(err)))
+                }));
+                Ok(())
             }
             reply => Err(reply_error(reply)),
         }
+    }
+
+    #[cfg(feature = "password-grant")]
+    fn on_mfa_response(
+        &mut self,
+        sent: Option<MfaSent>,
+        response: Response<'_>,
+        scratch: &mut [u8],
+    ) -> Result<(), Error> {
+        let (done, secret) = match sent {
+            Some(MfaSent::Verify(sent_at)) => {
+                match token::parse_token_response(response, scratch)? {
+                    // CRM-2: the MFA token is dropped (wiped) once the step ends.
+                    TokenReply::Token(t) => {
+                        return self.authorized(t, sent_at, None, Outcome::Authorized);
+                    }
+                    TokenReply::Error(e) if e.status < 500 => {
+                        (Outcome::MfaRejected(e.to_error()), None)
+                    }
+                    reply => return Err(reply_error(reply)),
+                }
+            }
+            Some(MfaSent::Secret) => match token::parse_mfa_secret_response(response, scratch)? {
+                token::Reply::Success(s) => (
+                    Outcome::MfaSecret(""),
+                    Some(Secret(param(s.secret(), "mfa_secret")?)),
+                ),
+                token::Reply::Error(e) => (Outcome::MfaRejected(e.to_error()), None),
+            },
+            _ => match token::parse_ack_response(response, scratch)? {
+                token::Reply::Success(()) => (Outcome::Accepted, None),
+                token::Reply::Error(e) => (Outcome::MfaRejected(e.to_error()), None),
+            },
+        };
+        if let State::MfaRequired {
+            in_flight,
+            secret: slot,
+            ..
+        } = &mut self.state
+        {
+            *in_flight = None;
+            *slot = secret;
+        }
+        self.announce.done = Some(done);
+        Ok(())
     }
 
     #[cfg(feature = "device")]
@@ -1658,13 +1738,13 @@ impl<const A: usize, const R: usize> Session<A, R> {
         sent_at: UnixTime,
         response: Response<'_>,
         scratch: &mut [u8],
-    ) -> Result<State<A, R>, Error> {
+    ) -> Result<(), Error> {
         let d = token::parse_device_authorization_response(response, scratch)?.into_result()?;
         let interval = match d.interval() {
             0 => DEFAULT_DEVICE_INTERVAL,
             i => i.min(MAX_DEVICE_INTERVAL),
         };
-        Ok(State::ExpectDeviceApproval(Device {
+        self.state = State::ExpectDeviceApproval(Device {
             code: d.device_code()?,
             user_code: bounded(d.user_code(), Capacity::Token, MAX_USER_CODE_LEN)?,
             verification_uri: bounded(d.verification_uri(), Capacity::Url, MAX_URL_LEN)?,
@@ -1680,99 +1760,33 @@ impl<const A: usize, const R: usize> Session<A, R> {
             next_poll: self.clock.saturating_add(interval),
             shown: false,
             in_flight: None,
-        }))
-    }
-
-    #[cfg(feature = "device")]
-    fn on_device_poll(
-        &mut self,
-        mut device: Device,
-        response: Response<'_>,
-        scratch: &mut [u8],
-    ) -> Result<State<A, R>, Error> {
-        let sent_at = device.in_flight.take().unwrap_or(self.clock);
-        match token::parse_token_response(response, scratch)? {
-            TokenReply::Token(t) => self.authorized(t, sent_at, None, None, Done::Authorized),
-            TokenReply::Error(e) => match e.code.kind() {
-                ErrorKind::AuthorizationPending | ErrorKind::SlowDown => {
-                    if e.code.kind() == ErrorKind::SlowDown {
-                        // RFC 8628 §3.5: +5 s for this and every later poll (DEV-1).
-                        device.interval = device.interval.saturating_add(5);
-                    }
-                    // The server answered: any back-off after timeouts ends (DEV-3).
-                    device.wait = device.interval;
-                    device.next_poll = self.clock.saturating_add(device.wait);
-                    Ok(State::ExpectDeviceApproval(device))
-                }
-                // access_denied, expired_token and anything else end the flow (DEV-1).
-                _ => Err(e.to_error()),
-            },
-            reply => Err(reply_error(reply)),
-        }
-    }
-
-    fn on_revocation(
-        &mut self,
-        refresh: RefreshToken<R>,
-        account: Option<KommoAccount>,
-        attempts: u8,
-        response: Response<'_>,
-        scratch: &mut [u8],
-    ) -> State<A, R> {
-        let result = match token::parse_revocation_response(response, response.retry_after, scratch)
-        {
-            Ok(RevocationReply::Revoked) => Ok(()),
-            Ok(RevocationReply::Unavailable { retry_after }) if attempts < MAX_REVOKE_ATTEMPTS => {
-                // TOK-9: still live; try again after Retry-After. The store is already empty.
-                let wait = retry_after
-                    .unwrap_or(DEFAULT_REVOKE_RETRY)
-                    .min(MAX_REVOKE_RETRY);
-                return State::Revoking {
-                    refresh,
-                    account,
-                    attempts,
-                    retry_at: self.clock.saturating_add(wait),
-                    in_flight: false,
-                };
-            }
-            Ok(RevocationReply::Unavailable { .. }) => Err(Error::ServerError(ServerError {
-                code: ErrorKind::TemporarilyUnavailable,
-                status: response.status,
-            })),
-            Ok(RevocationReply::Error(e)) => Err(e.to_error()),
-            Err(e) => Err(e),
-        };
-        self.announce.done = Some(Done::LoggedOut(result));
-        State::LoggedOut
-    }
-
-    /// Queues a refresh of a signed-in session; without a refresh token the session ends.
-    fn begin_refresh(&mut self) {
-        self.state = match core::mem::replace(&mut self.state, State::Idle) {
-            State::Authorized { tokens } if tokens.refresh.is_some() => State::Refreshing {
-                tokens,
-                sent_at: None,
-                retried: false,
-            },
-            State::Authorized { .. } => self.end_session(EndReason::Expired),
-            other => other,
-        };
+        });
+        Ok(())
     }
 
     /// Ends the session without logout: tokens forgotten, store erased, sign in again.
-    fn end_session(&mut self, reason: EndReason) -> State<A, R> {
+    fn end_session(&mut self, reason: EndReason) {
         self.announce = Announce {
             erase: true,
             persist: false,
-            done: Some(Done::SignInRequired(reason)),
+            done: Some(Outcome::SignInRequired(reason)),
         };
-        State::LoggedOut
+        self.state = State::LoggedOut;
+    }
+
+    /// Completes a logout with the revocation's result.
+    fn logged_out(&mut self, revocation: Result<(), Error>) {
+        self.announce.done = Some(Outcome::LoggedOut { revocation });
+        self.state = State::LoggedOut;
     }
 
     fn due_at(&self, tokens: &Tokens<A, R>) -> UnixTime {
         due_at(&self.config, tokens)
     }
 
+    /// Time never goes backwards inside the session (LIFE-1). Not inlined: every entry
+    /// point calls it, and a 64-bit maximum is long on 32-bit targets.
+    #[inline(never)]
     fn tick(&mut self, now: UnixTime) {
         self.clock = self.clock.max(now);
     }
@@ -1780,9 +1794,10 @@ impl<const A: usize, const R: usize> Session<A, R> {
     fn ready_to_start(&self, replace_pending: bool) -> Result<(), Error> {
         match &self.state {
             State::Idle | State::LoggedOut => Ok(()),
-            State::Authorize { .. } | State::ExpectCallback { .. } if replace_pending => Ok(()),
-            #[cfg(feature = "crm")]
-            State::ExpectMessage { .. } if replace_pending => Ok(()),
+            State::Pending {
+                stage: Stage::Authorize | Stage::Callback,
+                ..
+            } if replace_pending => Ok(()),
             other => Err(wrong_state(other)),
         }
     }
@@ -1811,6 +1826,8 @@ fn reply_error(reply: TokenReply<'_>) -> Error {
     }
 }
 
+/// When a refresh becomes due. Not inlined: a 64-bit subtraction is long on 32-bit targets.
+#[inline(never)]
 fn due_at<const A: usize, const R: usize>(cfg: &Config, tokens: &Tokens<A, R>) -> UnixTime {
     tokens.expires_at.saturating_sub(cfg.refresh_skew)
 }
@@ -1823,6 +1840,56 @@ fn token_request<'a>(
         #[cfg(feature = "kommo")]
         Some(a) => TokenRequest::kommo(&cfg.profile, &cfg.client, a),
         _ => TokenRequest::new(&cfg.profile, &cfg.client),
+    }
+}
+
+/// A request [`Session::next_action`] writes, borrowing what it carries.
+enum Req<'s, const R: usize> {
+    Code(&'s str, &'s CodeVerifier),
+    Refresh(&'s str),
+    ClientCredentials,
+    Revoke(&'s RefreshToken<R>),
+    #[cfg(feature = "password-grant")]
+    Password(&'s str, &'s str),
+    #[cfg(feature = "password-grant")]
+    Mfa(&'s MfaToken, &'s MfaOp),
+    #[cfg(feature = "password-grant")]
+    Forget(&'s str),
+    #[cfg(feature = "device")]
+    DeviceAuthorization,
+    #[cfg(feature = "device")]
+    DeviceToken(&'s DeviceCode),
+}
+
+/// Writes a request into `buf`: the one place every request of the session is written.
+fn write_request<'b, const R: usize>(
+    cfg: &Config,
+    account: Option<&KommoAccount>,
+    req: Req<'_, R>,
+    buf: &'b mut [u8],
+) -> Result<Request<'b>, Error> {
+    let t = token_request(cfg, account)?;
+    match req {
+        Req::Code(code, verifier) => t.authorization_code_with(code, verifier, buf),
+        Req::Refresh(refresh) => t.refresh_with(refresh, buf),
+        Req::ClientCredentials => t.client_credentials(buf),
+        Req::Revoke(refresh) => t.revoke(refresh, buf),
+        #[cfg(feature = "password-grant")]
+        Req::Password(username, password) => t.password(username, password, buf),
+        #[cfg(feature = "password-grant")]
+        Req::Mfa(mfa, op) => match op {
+            MfaOp::Verify(otp) => t.mfa_verify(mfa, &otp.0, buf),
+            MfaOp::Secret => t.mfa_secret(mfa, buf),
+            MfaOp::EmailSend => t.mfa_email_send(mfa, buf),
+            MfaOp::Bind(kind, otp) => t.mfa_bind(mfa, *kind, &otp.0, buf),
+            MfaOp::Deactivate => t.mfa_deactivation_request(mfa, buf),
+        },
+        #[cfg(feature = "password-grant")]
+        Req::Forget(username) => t.forget_password(username, buf),
+        #[cfg(feature = "device")]
+        Req::DeviceAuthorization => t.device_authorization(buf),
+        #[cfg(feature = "device")]
+        Req::DeviceToken(code) => t.device_token(code, buf),
     }
 }
 
@@ -1898,12 +1965,14 @@ fn add_required(e: Error, extra: usize) -> Error {
     }
 }
 
-fn copy_code(code: AuthorizationCode<'_>) -> Result<Code, Error> {
-    bounded(code.secret(), Capacity::Token, MAX_CODE_LEN)
-}
-
-fn scope_string(s: &str) -> Result<String<MAX_SCOPE_LEN>, Error> {
-    bounded(s, Capacity::Config, MAX_SCOPE_LEN)
+/// Keeps a verified callback's code until the exchange is written.
+fn set_code(slot: &mut Code, code: AuthorizationCode<'_>) -> Result<(), Error> {
+    slot.clear();
+    slot.push_str(code.secret())
+        .map_err(|_| Error::CapacityExceeded {
+            what: Capacity::Token,
+            limit: MAX_CODE_LEN,
+        })
 }
 
 /// Keeps a server's description for display, when it fits.
@@ -1916,6 +1985,7 @@ fn remember(slot: &mut String<MAX_DESCRIPTION_LEN>, description: Option<&str>) {
     }
 }
 
+#[cfg(any(feature = "device", feature = "password-grant"))]
 fn bounded<const N: usize>(s: &str, what: Capacity, limit: usize) -> Result<String<N>, Error> {
     String::try_from(s).map_err(|_| Error::CapacityExceeded { what, limit })
 }
