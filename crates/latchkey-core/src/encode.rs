@@ -91,6 +91,11 @@ impl<'a> Writer<'a> {
         }
     }
 
+    /// The number of bytes written (or counted) so far.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
     /// Appends raw bytes.
     #[inline(never)]
     pub(crate) fn bytes(&mut self, b: &[u8]) {

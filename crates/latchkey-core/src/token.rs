@@ -58,19 +58,19 @@ use core::fmt;
 
 use heapless::String;
 
+use crate::MAX_TOKEN_LEN;
 use crate::callback::{AuthorizationCode, KommoAccount};
 use crate::client::{Client, ClientSecret};
-use crate::encode::{Writer, write_with};
+use crate::encode::{Writer, is_unreserved};
 #[cfg(feature = "kommo")]
 use crate::error::CheckFailed;
 use crate::error::{
     ApiMisuse, Capacity, Error, ErrorKind, InvalidMessage, ServerError, ServerMisbehaved,
 };
-use crate::http::{self, Method, Request, Response};
+use crate::http::{self, Method, Part, Request, Response};
 use crate::json::{self, Name, Scratch, Text, Value};
 use crate::pkce::CodeVerifier;
 use crate::profile::{BodyEncoding, ClientAuth, Profile};
-use crate::{MAX_CLIENT_ID_LEN, MAX_SECRET_LEN, MAX_TOKEN_LEN};
 
 /// Default capacity of an owned [`AccessToken`] or [`RefreshToken`] (bytes): holds the
 /// 2–3 KB JWTs some servers issue (protocol.md §1). Pick another `N` for smaller targets.
@@ -552,12 +552,11 @@ impl<'a> TokenRequest<'a> {
         args: [&str; 3],
         auth_first: bool,
     ) -> Result<Request<'b>, Error> {
-        let creds;
+        let client = self.client;
         let mut basic = None;
-        let auth = match (self.client.secret(), self.profile.client_auth()) {
+        let auth = match (client.secret(), self.profile.client_auth()) {
             (Some(secret), ClientAuth::Basic) => {
-                creds = BasicCredentials::new(self.client.id(), secret.secret())?;
-                basic = Some(creds.as_bytes());
+                basic = Some(secret.secret());
                 &[][..]
             }
             (Some(_), ClientAuth::Post) => POST_AUTH,
@@ -568,17 +567,27 @@ impl<'a> TokenRequest<'a> {
         } else {
             [params, auth]
         };
-        let values = Values {
-            args,
-            client: self.client,
+        let values = Values { args, client };
+        let enc = self.profile.body_encoding();
+        let content_type = match enc {
+            BodyEncoding::Form => http::CONTENT_TYPE_FORM,
+            BodyEncoding::Json => http::CONTENT_TYPE_JSON,
         };
-        build(
+        http::build_parts(
             buf,
-            self.profile.body_encoding(),
-            url,
-            basic,
-            groups,
-            &values,
+            Method::Post,
+            Some(content_type),
+            basic.is_some(),
+            &|w, part| match part {
+                Part::Url => url.0.iter().for_each(|p| w.str(p)),
+                Part::Authorization => {
+                    if let Some(secret) = basic {
+                        w.str("Basic ");
+                        write_basic(w, client.id(), secret);
+                    }
+                }
+                Part::Body => write_body(w, enc, groups, &values),
+            },
         )
     }
 }
@@ -739,37 +748,64 @@ impl<'a> Url<'a> {
     }
 }
 
-/// `form_urlencode(id) ":" form_urlencode(secret)` (RFC 6749 §2.3.1), held on the stack
-/// only while the request is written; wiped on drop under `zeroize`.
-struct BasicCredentials {
-    buf: [u8; BASIC_CAP],
-    len: usize,
+/// Writes `base64(form_urlencode(id) ":" form_urlencode(secret))` (RFC 6749 §2.3.1, TOK-2)
+/// straight into `w`: each form-encoded byte joins a 3-byte group that goes out as 4 base64
+/// characters once full, so the credentials are never held anywhere but in `w`'s buffer
+/// (no stack copy, no extra encoding pass).
+fn write_basic(w: &mut Writer<'_>, id: &str, secret: &str) {
+    let mut b = Basic64 {
+        w,
+        group: [0; 3],
+        n: 0,
+    };
+    b.form(id);
+    b.push(b':');
+    b.form(secret);
+    let Basic64 { w, group, n } = &mut b;
+    w.base64(group.get(..*n).unwrap_or_default());
 }
 
-/// Form encoding at most triples each byte.
-const BASIC_CAP: usize = 3 * MAX_CLIENT_ID_LEN + 1 + 3 * MAX_SECRET_LEN;
+/// The state of [`write_basic`]: the output and the pending group of at most 2 bytes.
+struct Basic64<'w, 'a> {
+    w: &'w mut Writer<'a>,
+    group: [u8; 3],
+    n: usize,
+}
 
-impl BasicCredentials {
-    fn new(id: &str, secret: &str) -> Result<Self, Error> {
-        let mut buf = [0u8; BASIC_CAP];
-        let len = write_with(&mut buf, |w| {
-            w.form(id);
-            w.str(":");
-            w.form(secret);
-            Ok(())
-        })?;
-        Ok(Self { buf, len })
+impl Basic64<'_, '_> {
+    /// Adds one byte; a full group is written as 4 characters.
+    fn push(&mut self, byte: u8) {
+        if let Some(slot) = self.group.get_mut(self.n) {
+            *slot = byte;
+        }
+        self.n += 1;
+        if self.n == 3 {
+            self.w.base64(&self.group);
+            self.n = 0;
+        }
     }
 
-    fn as_bytes(&self) -> &[u8] {
-        self.buf.get(..self.len).unwrap_or_default()
+    /// Adds `s` form-urlencoded (as [`Writer::form`] encodes it).
+    fn form(&mut self, s: &str) {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        for &c in s.as_bytes() {
+            if is_unreserved(c) {
+                self.push(c);
+            } else if c == b' ' {
+                self.push(b'+');
+            } else {
+                self.push(b'%');
+                self.push(HEX[usize::from(c >> 4)]);
+                self.push(HEX[usize::from(c & 15)]);
+            }
+        }
     }
 }
 
 #[cfg(feature = "zeroize")]
-impl Drop for BasicCredentials {
+impl Drop for Basic64<'_, '_> {
     fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.buf);
+        zeroize::Zeroize::zeroize(&mut self.group);
     }
 }
 
@@ -894,76 +930,39 @@ impl Values<'_> {
     }
 }
 
-/// Writes a POST request: URL parts, optional `Basic` credentials, and the parameter groups
-/// as one form or JSON body.
-fn build<'b>(
-    buf: &'b mut [u8],
-    enc: BodyEncoding,
-    url: Url<'_>,
-    basic: Option<&[u8]>,
-    groups: [&[Param]; 2],
-    values: &Values<'_>,
-) -> Result<Request<'b>, Error> {
-    let content_type = match enc {
-        BodyEncoding::Form => http::CONTENT_TYPE_FORM,
-        BodyEncoding::Json => http::CONTENT_TYPE_JSON,
-    };
-    let authorization = basic.map(|creds| {
-        move |w: &mut Writer<'_>| {
-            w.str("Basic ");
-            w.base64(creds);
-            Ok(())
-        }
-    });
-    http::build_request(
-        buf,
-        Method::Post,
-        Some(content_type),
-        |w| {
-            for part in url.0 {
-                w.str(part);
-            }
-            Ok(())
-        },
-        authorization,
-        |w| {
-            write_body(w, enc, groups, values);
-            Ok(())
-        },
-    )
-}
-
+/// Writes the parameter groups as one form or JSON body: one loop for both encodings, with
+/// the punctuation taken from a table.
 fn write_body(w: &mut Writer<'_>, enc: BodyEncoding, groups: [&[Param]; 2], values: &Values<'_>) {
+    let json = enc == BodyEncoding::Json;
+    // Opening, separator, name-value separator, closing.
+    let [open, sep, colon, close] = if json {
+        ["{", ",", ":", "}"]
+    } else {
+        ["", "&", "=", ""]
+    };
+    w.str(open);
     let mut first = true;
-    if enc == BodyEncoding::Json {
-        w.str("{");
-    }
     for &(name, src) in groups.iter().flat_map(|g| g.iter()) {
         let Some(value) = values.get(src) else {
             continue;
         };
-        match enc {
-            BodyEncoding::Form => {
-                if !first {
-                    w.str("&");
-                }
-                w.form(name);
-                w.str("=");
-                w.form(value);
-            }
-            BodyEncoding::Json => {
-                if !first {
-                    w.str(",");
-                }
-                w.json_str(name);
-                w.str(":");
-                w.json_str(value);
-            }
+        if !first {
+            w.str(sep);
         }
         first = false;
+        write_text(w, json, name);
+        w.str(colon);
+        write_text(w, json, value);
     }
-    if enc == BodyEncoding::Json {
-        w.str("}");
+    w.str(close);
+}
+
+/// `s` JSON- or form-encoded.
+fn write_text(w: &mut Writer<'_>, json: bool, s: &str) {
+    if json {
+        w.json_str(s);
+    } else {
+        w.form(s);
     }
 }
 
@@ -1723,6 +1722,9 @@ impl<'b> Fields<'b> {
 
     /// Scans `body` once: validates it, records the known members (a repeated one is
     /// [`InvalidMessage::Duplicate`], TOK-8) and decodes the wanted strings into `s`.
+    /// Out of line on 32-bit targets (size: one copy of the scanner); inlined where the
+    /// token-response speed goal is judged.
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
     fn collect(&mut self, body: &'b [u8], s: &mut Scratch<'b>) -> Result<(), Error> {
         json::visit(body, s, self)
     }
@@ -1731,16 +1733,12 @@ impl<'b> Fields<'b> {
         self.slots[f as usize].map(|m| m.value)
     }
 
-    /// Reads `fs` in order into `out`: tokens ([`TOKENS`]) with [`Fields::token`], other
-    /// strings with [`Fields::text`]. An `error` code must be printable ASCII other than `"`
-    /// and `\` (RFC 6749 §5.2), else [`InvalidMessage::BadValue`].
+    /// Reads `fs` in order into `out`: tokens ([`TOKENS`]) as [`Fields::token`] reads them,
+    /// other strings as [`Fields::text`]. An `error` code must be printable ASCII other
+    /// than `"` and `\` (RFC 6749 §5.2), else [`InvalidMessage::BadValue`].
     fn read(&self, fs: &[F], out: &mut [Option<&'b str>]) -> Result<(), Error> {
         for (&f, o) in fs.iter().zip(out) {
-            *o = if TOKENS & f.bit() != 0 {
-                self.token(f)?
-            } else {
-                self.text(f)?
-            };
+            *o = self.string(f, TOKENS & f.bit() != 0)?;
             if f == F::Error
                 && !o
                     .unwrap_or_default()
@@ -1757,8 +1755,21 @@ impl<'b> Fields<'b> {
     /// [`InvalidMessage::BadValue`]; control characters (C0 or DEL) in the decoded text are
     /// [`InvalidMessage::ControlCharacter`]: tokens end up in headers and descriptions on
     /// terminals (TOK-7).
+    #[cfg(all(test, feature = "crm", feature = "kommo", feature = "device"))] // reason: for the tests below
     fn text(&self, f: F) -> Result<Option<&'b str>, Error> {
-        match self.slots[f as usize] {
+        self.string(f, false)
+    }
+
+    /// A token member: a string of at most [`MAX_TOKEN_LEN`] decoded bytes; empty counts as
+    /// absent (so a required one is then missing). Otherwise as [`Fields::text`].
+    #[cfg(all(test, feature = "crm", feature = "kommo", feature = "device"))] // reason: for the tests below
+    fn token(&self, f: F) -> Result<Option<&'b str>, Error> {
+        self.string(f, true)
+    }
+
+    /// [`Fields::text`], or [`Fields::token`] when `token`, in one body.
+    fn string(&self, f: F, token: bool) -> Result<Option<&'b str>, Error> {
+        match &self.slots[f as usize] {
             None
             | Some(Member {
                 value: Value::Null, ..
@@ -1766,29 +1777,22 @@ impl<'b> Fields<'b> {
             Some(Member {
                 text: Some(t),
                 value: Value::String(_),
-            }) if t.control => Err(InvalidMessage::ControlCharacter.into()),
-            Some(Member {
-                text: Some(t),
-                value: Value::String(_),
-            }) => Ok(Some(t.text)),
+            }) => {
+                if token && t.len > MAX_TOKEN_LEN {
+                    Err(Error::CapacityExceeded {
+                        what: Capacity::Token,
+                        limit: MAX_TOKEN_LEN,
+                    })
+                } else if t.control {
+                    Err(InvalidMessage::ControlCharacter.into())
+                } else {
+                    Ok(Some(t.text).filter(|t| !token || !t.is_empty()))
+                }
+            }
             // A string not asked for when collecting is a bug here, not the server's; it
             // cannot be decoded any more, so it is refused rather than handed out raw.
             Some(_) => Err(InvalidMessage::BadValue(f.name()).into()),
         }
-    }
-
-    /// A token member: a string of at most [`MAX_TOKEN_LEN`] decoded bytes; empty counts as
-    /// absent (so a required one is then missing).
-    fn token(&self, f: F) -> Result<Option<&'b str>, Error> {
-        if let Some(Member { text: Some(t), .. }) = self.slots[f as usize]
-            && t.len > MAX_TOKEN_LEN
-        {
-            return Err(Error::CapacityExceeded {
-                what: Capacity::Token,
-                limit: MAX_TOKEN_LEN,
-            });
-        }
-        Ok(self.text(f)?.filter(|t| !t.is_empty()))
     }
 
     fn number(&self, f: F) -> Result<Option<u64>, Error> {
@@ -1816,6 +1820,7 @@ impl fmt::Debug for Redacted {
 mod tests {
     use super::*;
     use crate::callback::validate_referer;
+    use base64::Engine as _;
 
     fn fields(body: &str) -> Result<Fields<'_>, Error> {
         let mut f = Fields::new(&[]);
@@ -1920,12 +1925,48 @@ mod tests {
         assert_eq!(s.finish(), Err(Error::BufferTooSmall { required: 3 + 2 }));
     }
 
+    /// The longest id and secret, every byte escaped (the most a `Basic` value holds),
+    /// are written whole.
     #[test]
     fn basic_credentials_hold_the_longest_id_and_secret() {
-        let id = "%".repeat(MAX_CLIENT_ID_LEN);
-        let secret = "%".repeat(MAX_SECRET_LEN);
-        let c = BasicCredentials::new(&id, &secret).unwrap();
-        assert_eq!(c.as_bytes().len(), BASIC_CAP);
+        let id = "%".repeat(crate::MAX_CLIENT_ID_LEN);
+        let secret = "%".repeat(crate::MAX_SECRET_LEN);
+        let mut buf = [0u8; 2048];
+        let n = crate::encode::write_with(&mut buf, |w| {
+            write_basic(w, &id, &secret);
+            Ok(())
+        })
+        .unwrap();
+        let plain = format!("{}:{}", "%25".repeat(id.len()), "%25".repeat(secret.len()));
+        assert_eq!(
+            &buf[..n],
+            base64::engine::general_purpose::STANDARD
+                .encode(plain)
+                .as_bytes()
+        );
+    }
+
+    proptest::proptest! {
+        /// The streamed `Basic` credentials are exactly `base64(form(id) ":" form(secret))`
+        /// with the crate's own form encoder and the `base64` crate.
+        #[test]
+        fn s_tok_2_streamed_basic_credentials_match_encode_then_base64(id in "\\PC{0,40}", secret in "\\PC{0,40}") {
+            let mut form = [0u8; 512];
+            let mut plain = std::vec::Vec::new();
+            let n = crate::encode::form_encode(&id, &mut form).unwrap();
+            plain.extend_from_slice(&form[..n]);
+            plain.push(b':');
+            let n = crate::encode::form_encode(&secret, &mut form).unwrap();
+            plain.extend_from_slice(&form[..n]);
+            let mut buf = [0u8; 1024];
+            let n = crate::encode::write_with(&mut buf, |w| {
+                write_basic(w, &id, &secret);
+                Ok(())
+            })
+            .unwrap();
+            let want = base64::engine::general_purpose::STANDARD.encode(&plain);
+            proptest::prop_assert_eq!(&buf[..n], want.as_bytes());
+        }
     }
 
     #[test]
