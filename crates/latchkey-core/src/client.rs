@@ -3,11 +3,10 @@
 use core::fmt;
 
 use heapless::String;
-use heapless::string::StringView;
 
-use crate::error::{ApiMisuse, Capacity, Error};
-use crate::profile::{after, web_authority};
-use crate::{MAX_CLIENT_ID_LEN, MAX_SCOPE_LEN, MAX_SECRET_LEN, MAX_URL_LEN, copied, put};
+use crate::error::{ApiMisuse, Capacity, CheckFailed, Error};
+use crate::profile::{Web, after, web_authority};
+use crate::{MAX_CLIENT_ID_LEN, MAX_SCOPE_LEN, MAX_SECRET_LEN, MAX_URL_LEN, Rule, copied, put};
 
 /// A client registration: who we are to the authorization server.
 #[derive(Debug, PartialEq, Eq)]
@@ -25,51 +24,66 @@ impl Client {
     /// private-use scheme with a dot (`com.example.app:/cb`, RFC 8252 §7.1), with no
     /// fragment. It is sent byte-for-byte in both the authorization and the token request
     /// (CB-5).
+    ///
+    /// Size: compiled once and filled in place, so a call is one small call (the builders
+    /// move a 1.2 KB value through `Result`; inlined, every move was a copy at the caller).
+    #[inline(never)]
     pub fn new(id: &str, redirect_uri: &str) -> Result<Self, Error> {
-        check(id, Rule::ID, "client_id")?;
-        validate_redirect_uri(redirect_uri.as_bytes())?;
-        let mut client = Self {
-            id: String::new(),
-            secret: None,
-            redirect_uri: String::new(),
-            scope: String::new(),
-        };
-        put(client.id.as_mut_view(), id, Capacity::Config)?;
-        put(
-            client.redirect_uri.as_mut_view(),
-            redirect_uri,
-            Capacity::Config,
-        )?;
+        let mut client = Self::EMPTY;
+        client.set(Field::Id, id)?;
+        client.set(Field::RedirectUri, redirect_uri)?;
         Ok(client)
     }
 
     /// Makes this a confidential client with this secret (never for a browser, WASM-2).
     pub fn with_secret(self, secret: &str) -> Result<Self, Error> {
-        self.with(secret, Rule::SECRET, "client_secret", |c| {
-            c.secret.insert(ClientSecret(String::new())).0.as_mut_view()
-        })
+        self.with(Field::Secret, secret)
     }
 
     /// Sets the space-separated scope (e.g. `user-portal:user:*` for CRM portal users).
     pub fn with_scope(self, scope: &str) -> Result<Self, Error> {
-        self.with(scope, Rule::SCOPE, "scope", |c| c.scope.as_mut_view())
+        self.with(Field::Scope, scope)
     }
 
-    /// The body of the builders, compiled once: checks `s` against `rule` (else
-    /// [`ApiMisuse::BadConfig`]`(what)`) and copies it into the string `field` picks. On an
-    /// error `self` is dropped, so a half-set field is never seen.
+    /// The body of the builders, compiled once. On an error `self` is dropped, so a
+    /// half-set field is never seen.
     #[inline(never)]
-    fn with(
-        mut self,
-        s: &str,
-        rule: Rule,
-        what: &'static str,
-        field: fn(&mut Self) -> &mut StringView,
-    ) -> Result<Self, Error> {
-        check(s, rule, what)?;
-        put(field(&mut self), s, Capacity::Config)?;
+    fn with(mut self, field: Field, s: &str) -> Result<Self, Error> {
+        self.set(field, s)?;
         Ok(self)
     }
+
+    /// Checks `s` against `field`'s rule (else [`ApiMisuse::BadConfig`] naming the field)
+    /// and copies it into the field (else [`Error::CapacityExceeded`]).
+    #[inline(never)]
+    fn set(&mut self, field: Field, s: &str) -> Result<(), Error> {
+        let (rule, what) = field.rule();
+        let ok = (field == Field::Scope || !s.is_empty())
+            && rule.allows(s.as_bytes())
+            && (field != Field::RedirectUri || redirect_uri_shape(s.as_bytes())?);
+        if !ok {
+            return Err(ApiMisuse::BadConfig(what).into());
+        }
+        let dst = match field {
+            Field::Id => self.id.as_mut_view(),
+            Field::RedirectUri => self.redirect_uri.as_mut_view(),
+            Field::Secret => self
+                .secret
+                .insert(ClientSecret(String::new()))
+                .0
+                .as_mut_view(),
+            Field::Scope => self.scope.as_mut_view(),
+        };
+        put(dst, s, Capacity::Config)
+    }
+
+    /// No fields set yet: what [`Client::new`] fills in.
+    const EMPTY: Self = Self {
+        id: String::new(),
+        secret: None,
+        redirect_uri: String::new(),
+        scope: String::new(),
+    };
 
     /// The client id.
     pub fn id(&self) -> &str {
@@ -135,74 +149,57 @@ impl Drop for ClientSecret {
     }
 }
 
-/// What a configuration string may hold (see [`check`]).
-#[derive(Clone, Copy)]
-struct Rule {
-    /// Whether it may be empty.
-    empty: bool,
-    /// The lowest byte allowed (`0x7f` is never allowed).
-    lowest: u8,
-    /// Whether non-ASCII (UTF-8) text is allowed.
-    utf8: bool,
+/// A string field of [`Client`], as the builders name it to [`Client::set`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Id,
+    RedirectUri,
+    Secret,
+    Scope,
 }
 
-impl Rule {
-    /// Client ids: one or more visible ASCII characters.
-    const ID: Self = Self {
-        empty: false,
-        lowest: 0x21,
-        utf8: false,
-    };
-    /// Secrets: non-empty, no control characters.
-    const SECRET: Self = Self {
-        empty: false,
-        lowest: 0x20,
-        utf8: true,
-    };
-    /// Scopes: no control characters.
-    const SCOPE: Self = Self {
-        empty: true,
-        lowest: 0x20,
-        utf8: true,
-    };
-}
-
-/// Checks a configuration string against `rule`, else [`ApiMisuse::BadConfig`]`(what)`.
-#[inline(never)]
-fn check(s: &str, rule: Rule, what: &'static str) -> Result<(), Error> {
-    let ok = (rule.empty || !s.is_empty())
-        && s.bytes()
-            .all(|b| b >= rule.lowest && b != 0x7f && (rule.utf8 || b < 0x80));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiMisuse::BadConfig(what).into())
-    }
-}
-
-fn validate_redirect_uri(uri: &[u8]) -> Result<(), Error> {
-    let bad = Error::ApiMisuse(ApiMisuse::BadConfig("redirect_uri"));
-    if uri.iter().any(|&b| b <= b' ' || b == 0x7f || b == b'#') {
-        return Err(bad);
-    }
-    // `https://` followed by something other than a path, or a loopback `http://`.
-    if web_authority(uri)?.is_some() {
-        return match after(uri, b"https://").map(<[u8]>::first) {
-            Some(None | Some(b'/')) => Err(bad),
-            _ => Ok(()),
+/// The rules of [`Client`]'s fields (see [`Client::set`]).
+impl Field {
+    /// The field's rule and its name in [`ApiMisuse::BadConfig`].
+    fn rule(self) -> (Rule, &'static str) {
+        let (lowest, highest, banned, what) = match self {
+            // One or more visible ASCII characters.
+            Self::Id => (0x21, 0x7e, 0x7f, "client_id"),
+            // No whitespace, control bytes or `#` (then [`redirect_uri_shape`]).
+            Self::RedirectUri => (0x21, 0xff, b'#', "redirect_uri"),
+            // No control characters (and, but for the scope, not empty).
+            Self::Secret => (0x20, 0xff, 0x7f, "client_secret"),
+            Self::Scope => (0x20, 0xff, 0x7f, "scope"),
         };
+        let rule = Rule {
+            lowest,
+            highest,
+            banned: [banned, banned],
+        };
+        (rule, what)
     }
-    // A private-use URI scheme (RFC 8252 §7.1): reverse domain name, so it has a dot.
-    let scheme = uri.split(|&b| b == b':').next().unwrap_or_default();
-    if scheme.len() < uri.len()
-        && scheme.contains(&b'.')
-        && scheme
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'-'))
-    {
-        Ok(())
-    } else {
-        Err(bad)
+}
+
+/// Whether a redirect URI (already free of whitespace, control bytes and `#`) has an allowed
+/// shape: `https://` followed by something other than a path, a loopback `http://`, or a
+/// private-use scheme (RFC 8252 §7.1: a reverse domain name, so it has a dot). Another
+/// `http://` is [`crate::CheckFailed::InsecureUrl`].
+fn redirect_uri_shape(uri: &[u8]) -> Result<bool, Error> {
+    match web_authority(uri) {
+        Web::Secure(_) => Ok(!matches!(
+            after(uri, b"https://").map(<[u8]>::first),
+            Some(None | Some(b'/'))
+        )),
+        Web::Loopback => Ok(true),
+        Web::Insecure => Err(CheckFailed::InsecureUrl.into()),
+        Web::Other => {
+            let scheme = uri.split(|&b| b == b':').next().unwrap_or_default();
+            Ok(scheme.len() < uri.len()
+                && scheme.contains(&b'.')
+                && scheme
+                    .iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'-')))
+        }
     }
 }
 
@@ -229,6 +226,54 @@ mod tests {
         ] {
             assert!(Client::new("id", bad).is_err(), "{bad}");
         }
+    }
+
+    /// The field rules [`Client::set`] applies through the shared [`Rule`].
+    #[test]
+    fn field_rules() {
+        let bad = |what| Err(Error::ApiMisuse(ApiMisuse::BadConfig(what)));
+        let base = || Client::new("id", "https://a.example/cb").unwrap();
+        for id in ["", "a b", "é", "a\x7f", "a\tb"] {
+            assert_eq!(
+                Client::new(id, "https://a.example/cb").map(drop),
+                bad("client_id"),
+                "{id:?}"
+            );
+        }
+        assert!(Client::new("!~", "https://a.example/cb").is_ok());
+        for secret in ["", "a\nb", "a\x7f"] {
+            assert_eq!(
+                base().with_secret(secret).map(drop),
+                bad("client_secret"),
+                "{secret:?}"
+            );
+        }
+        assert!(base().with_secret("a b é").is_ok());
+        assert_eq!(base().with_scope("a\x7f").map(drop), bad("scope"));
+        assert_eq!(base().with_scope("").unwrap().scope(), "");
+        assert_eq!(base().with_scope("a é").unwrap().scope(), "a é");
+        for uri in [
+            "",
+            "https://a.example/c b",
+            "https://a.example/é#",
+            "com.example.app:/x#",
+        ] {
+            assert_eq!(
+                Client::new("id", uri).map(drop),
+                bad("redirect_uri"),
+                "{uri:?}"
+            );
+        }
+        assert!(Client::new("id", "https://a.example/é").is_ok());
+        assert_eq!(
+            Client::new("id", "http://app.example.com/cb").map(drop),
+            Err(Error::CheckFailed(CheckFailed::InsecureUrl))
+        );
+        let long = "x".repeat(MAX_CLIENT_ID_LEN + 1);
+        assert!(matches!(
+            Client::new(&long, "https://a.example/cb"),
+            Err(Error::CapacityExceeded { .. })
+        ));
     }
 
     #[test]

@@ -158,6 +158,42 @@ pub const MAX_EXTRA_PARAMS: usize = 8;
 /// as one level). Parsing is iterative; the bound keeps hostile bodies cheap.
 pub const MAX_JSON_DEPTH: usize = 32;
 
+/// What a configuration string may hold: one compiled check for client ids, secrets,
+/// scopes, redirect URIs and endpoint URLs ([`Rule::allows`]). Four bytes, so it is passed
+/// in a register.
+#[derive(Clone, Copy)]
+pub(crate) struct Rule {
+    /// The lowest byte allowed.
+    pub(crate) lowest: u8,
+    /// The highest byte allowed (`0x7e`: ASCII only; `0xff`: UTF-8 text too). `0x7f` is
+    /// never allowed.
+    pub(crate) highest: u8,
+    /// Two more bytes that are not allowed (`0x7f` where there is none).
+    pub(crate) banned: [u8; 2],
+}
+
+impl Rule {
+    /// Whether every byte of `s` follows the rule (an empty `s` does).
+    #[inline(never)]
+    pub(crate) fn allows(self, s: &[u8]) -> bool {
+        let [a, b] = self.banned;
+        s.iter()
+            .all(|&c| (self.lowest..=self.highest).contains(&c) && c != 0x7f && c != a && c != b)
+    }
+}
+
+/// The SHA-256 of `parts`, one after the other: the one compiled copy of the hasher, for
+/// the PKCE challenge and the snapshot's binding and check.
+#[inline(never)]
+pub(crate) fn sha256(parts: &[&[u8]]) -> [u8; 32] {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    for part in parts {
+        h.update(part);
+    }
+    h.finalize().into()
+}
+
 /// Overwrites a secret string's whole buffer with zeros (the `zeroize` feature).
 #[cfg(feature = "zeroize")]
 pub(crate) fn wipe<const N: usize>(s: &mut heapless::String<N>) {

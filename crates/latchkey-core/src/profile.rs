@@ -10,7 +10,7 @@ use heapless::Vec;
 use crate::error::{ApiMisuse, Capacity, CheckFailed, Error};
 #[cfg(feature = "kommo")]
 use crate::{MAX_ALLOWLIST, MAX_HOST_LEN};
-use crate::{MAX_URL_LEN, copied, put};
+use crate::{MAX_URL_LEN, Rule, copied, put};
 
 /// The dialect a profile speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,35 +134,57 @@ impl core::fmt::Debug for Endpoint {
 
 /// [`Endpoint::parse`]'s checks (TOK-1): `https://`, or `http://` on a loopback authority;
 /// a non-empty authority without `@`; no whitespace, control bytes, `\` or `#`.
-#[inline(never)]
 fn check_endpoint(url: &[u8]) -> Result<(), Error> {
-    let Some(auth) = web_authority(url)? else {
-        return Err(CheckFailed::InsecureUrl.into());
+    let auth = match web_authority(url) {
+        Web::Secure(auth) => auth,
+        // A loopback authority is not empty and has no `@`.
+        Web::Loopback => b"localhost",
+        Web::Insecure | Web::Other => return Err(CheckFailed::InsecureUrl.into()),
     };
-    if auth.is_empty()
-        || auth.contains(&b'@')
-        || url
-            .iter()
-            .any(|&b| b <= b' ' || b == 0x7f || b == b'\\' || b == b'#')
-    {
+    let clean = Rule {
+        lowest: 0x21,
+        highest: 0xff,
+        banned: [b'\\', b'#'],
+    };
+    if auth.is_empty() || auth.contains(&b'@') || !clean.allows(url) {
         return Err(ApiMisuse::BadConfig("endpoint URL").into());
     }
     Ok(())
 }
 
-/// The authority of an `https://` URL, or of an `http://` URL whose authority is loopback
-/// (else [`CheckFailed::InsecureUrl`], TOK-1); `None` for any other scheme.
-pub(crate) fn web_authority(url: &[u8]) -> Result<Option<&[u8]>, Error> {
-    let (rest, secure) = match (after(url, b"https://"), after(url, b"http://")) {
-        (Some(rest), _) => (rest, true),
-        (None, Some(rest)) => (rest, false),
-        (None, None) => return Ok(None),
+/// What [`web_authority`] found.
+pub(crate) enum Web<'a> {
+    /// `https://` and this authority (`host[:port]`, maybe empty).
+    Secure(&'a [u8]),
+    /// `http://` on a loopback authority (RFC 8252 §7.3).
+    Loopback,
+    /// `http://` on any other authority (TOK-1).
+    Insecure,
+    /// Another scheme.
+    Other,
+}
+
+/// The scheme and authority of a URL: `https://`, `http://` on a loopback authority, another
+/// `http://`, or something else.
+#[inline(never)]
+pub(crate) fn web_authority(url: &[u8]) -> Web<'_> {
+    let (rest, secure) = match after(url, b"http") {
+        Some([b's', b':', b'/', b'/', rest @ ..]) => (rest, true),
+        Some([b':', b'/', b'/', rest @ ..]) => (rest, false),
+        _ => return Web::Other,
     };
-    let auth = authority(rest);
-    if secure || loopback_authority(auth) {
-        Ok(Some(auth))
+    // The authority part (`host[:port]`): up to the path, query or fragment.
+    let end = rest
+        .iter()
+        .position(|b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
+    let auth = rest.get(..end).unwrap_or(rest);
+    if secure {
+        Web::Secure(auth)
+    } else if loopback_authority(auth) {
+        Web::Loopback
     } else {
-        Err(CheckFailed::InsecureUrl.into())
+        Web::Insecure
     }
 }
 
@@ -170,15 +192,6 @@ pub(crate) fn web_authority(url: &[u8]) -> Result<Option<&[u8]>, Error> {
 #[inline(never)]
 pub(crate) fn after<'s>(s: &'s [u8], prefix: &[u8]) -> Option<&'s [u8]> {
     s.strip_prefix(prefix)
-}
-
-/// The authority part (`host[:port]`) of the text after `scheme://`.
-fn authority(rest: &[u8]) -> &[u8] {
-    let end = rest
-        .iter()
-        .position(|b| matches!(b, b'/' | b'?' | b'#'))
-        .unwrap_or(rest.len());
-    rest.get(..end).unwrap_or(rest)
 }
 
 /// `127.0.0.1`, `[::1]` or `localhost` (any case), optionally followed by `:` and a port of
@@ -189,22 +202,29 @@ pub(crate) fn is_loopback_authority(auth: &str) -> bool {
     loopback_authority(auth.as_bytes())
 }
 
-/// [`is_loopback_authority`] on bytes. The first two hosts have no letters, so comparing
-/// them case-insensitively is comparing them exactly.
+/// [`is_loopback_authority`] on bytes: a port is one to five digits after the last `:`
+/// (none of the hosts ends with `:` and digits), and what is before it must be one of the
+/// hosts. The first two have no letters, so comparing them case-insensitively is comparing
+/// them exactly.
 fn loopback_authority(auth: &[u8]) -> bool {
-    [&b"127.0.0.1"[..], b"[::1]", b"localhost"]
-        .iter()
-        .any(|host| {
-            let (head, port) = auth.split_at_checked(host.len()).unwrap_or_default();
-            head.eq_ignore_ascii_case(host)
-                && match port {
-                    [] => true,
-                    [b':', digits @ ..] => {
-                        (1..=5).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit)
-                    }
-                    _ => false,
-                }
-        })
+    let digits = auth.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+    let host = match auth.len().checked_sub(digits + 1) {
+        Some(colon) if (1..=5).contains(&digits) && auth.get(colon) == Some(&b':') => {
+            auth.get(..colon).unwrap_or_default()
+        }
+        _ => auth,
+    };
+    static HOSTS: [&[u8]; 3] = [b"127.0.0.1", b"[::1]", b"localhost"];
+    HOSTS.iter().any(|h| host.eq_ignore_ascii_case(h))
+}
+
+/// An optional endpoint of [`Rfc6749`], as its builders name it.
+#[derive(Clone, Copy)]
+enum Slot {
+    Revocation,
+    #[cfg(feature = "device")]
+    DeviceAuthorization,
+    Issuer,
 }
 
 /// Plain RFC 6749 endpoints.
@@ -271,6 +291,10 @@ pub const KOMMO_DEFAULT_SUFFIX: &str = ".kommo.com";
 
 impl Profile {
     /// A plain RFC 6749 profile with these endpoints (`client_secret_basic` by default).
+    ///
+    /// Size: compiled once and filled in place, so a call is one small call rather than
+    /// inlined copies of a 1.3 KB value moved through `Result`.
+    #[inline(never)]
     pub fn rfc6749(authorization_endpoint: &str, token_endpoint: &str) -> Result<Self, Error> {
         let mut r = Rfc6749 {
             authorization: Endpoint::EMPTY,
@@ -315,30 +339,38 @@ impl Profile {
 
     /// RFC 6749 only: adds the RFC 7009 revocation endpoint.
     pub fn with_revocation(self, url: &str) -> Result<Self, Error> {
-        self.with_rfc_endpoint("revocation", url, |r| &mut r.revocation)
+        self.with_rfc_endpoint(Slot::Revocation, url)
     }
 
     /// RFC 6749 only: adds the RFC 8628 device authorization endpoint.
     #[cfg(feature = "device")]
     pub fn with_device_authorization(self, url: &str) -> Result<Self, Error> {
-        self.with_rfc_endpoint("device authorization", url, |r| &mut r.device_authorization)
+        self.with_rfc_endpoint(Slot::DeviceAuthorization, url)
     }
 
     /// RFC 6749 only: expect this issuer in every callback's `iss` (RFC 9207, CB-3).
     pub fn with_issuer(self, issuer: &str) -> Result<Self, Error> {
-        self.with_rfc_endpoint("issuer", issuer, |r| &mut r.issuer)
+        self.with_rfc_endpoint(Slot::Issuer, issuer)
     }
 
     /// The body of the optional-endpoint builders, compiled once: `slot` picks the field.
     #[inline(never)]
-    fn with_rfc_endpoint(
-        mut self,
-        what: &'static str,
-        url: &str,
-        slot: fn(&mut Rfc6749) -> &mut Option<Endpoint>,
-    ) -> Result<Self, Error> {
+    fn with_rfc_endpoint(mut self, slot: Slot, url: &str) -> Result<Self, Error> {
+        let what = match slot {
+            Slot::Revocation => "revocation",
+            #[cfg(feature = "device")]
+            Slot::DeviceAuthorization => "device authorization",
+            Slot::Issuer => "issuer",
+        };
+        let r = self.rfc_mut(what)?;
+        let endpoint = match slot {
+            Slot::Revocation => &mut r.revocation,
+            #[cfg(feature = "device")]
+            Slot::DeviceAuthorization => &mut r.device_authorization,
+            Slot::Issuer => &mut r.issuer,
+        };
         // On an error `self` is dropped, so the half-set endpoint is never seen.
-        slot(self.rfc_mut(what)?).insert(Endpoint::EMPTY).set(url)?;
+        endpoint.insert(Endpoint::EMPTY).set(url)?;
         Ok(self)
     }
 

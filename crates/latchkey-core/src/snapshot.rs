@@ -26,8 +26,6 @@
 //! The check detects corruption, not forgery: the snapshot is as secret as the tokens it
 //! holds, and its storage must be protected accordingly (mode 0600, a keyring, …).
 
-use sha2::{Digest, Sha256};
-
 use crate::encode::Writer;
 use crate::error::{CheckFailed, Error, InvalidMessage};
 use crate::profile::{Dialect, Profile};
@@ -70,7 +68,7 @@ impl<'a> Snapshot<'a> {
         if header[4] != VERSION {
             return Err(InvalidMessage::SnapshotVersion.into());
         }
-        if Sha256::digest(body)[..CHECK_LEN] != *check {
+        if sha8(&[body]) != *check {
             return Err(bad);
         }
         if header[5] != dialect_byte(config.profile.dialect()) || header[6..14] != binding(config) {
@@ -106,7 +104,7 @@ pub(crate) fn write(snap: &Snapshot<'_>, config: &Config, buf: &mut [u8]) -> Res
         snap.account.unwrap_or(""),
     ];
     let mut required = HEADER_LEN + CHECK_LEN;
-    for f in fields {
+    for f in &fields {
         if f.len() > usize::from(u16::MAX) {
             return Err(Error::CapacityExceeded {
                 what: crate::Capacity::Token,
@@ -126,12 +124,12 @@ pub(crate) fn write(snap: &Snapshot<'_>, config: &Config, buf: &mut [u8]) -> Res
     w.bytes(&[VERSION, dialect_byte(config.profile.dialect())]);
     w.bytes(&binding(config));
     w.bytes(&snap.expires_at.to_be_bytes());
-    for f in fields {
+    for f in &fields {
         // Lengths were checked above.
         w.bytes(&(f.len() as u16).to_be_bytes());
         w.str(f);
     }
-    check.copy_from_slice(&Sha256::digest(body)[..CHECK_LEN]);
+    *check = sha8(&[body]);
     Ok(required)
 }
 
@@ -145,21 +143,26 @@ fn dialect_byte(d: Dialect) -> u8 {
 
 /// Binds a snapshot to its client: dialect, client id and token host.
 fn binding(config: &Config) -> [u8; 8] {
-    let mut h = Sha256::new();
-    h.update([dialect_byte(config.profile.dialect())]);
-    h.update(config.client.id().as_bytes());
-    h.update([0]);
-    match &config.profile {
-        Profile::Rfc6749(r) => h.update(r.token.as_str().as_bytes()),
+    let host: &[u8] = match &config.profile {
+        Profile::Rfc6749(r) => r.token.as_str().as_bytes(),
         #[cfg(feature = "crm")]
-        Profile::Crm(c) => h.update(c.api.as_str().as_bytes()),
+        Profile::Crm(c) => c.api.as_str().as_bytes(),
         #[cfg(feature = "kommo")]
-        Profile::Kommo(_) => h.update(b"kommo"),
-    }
-    let d = h.finalize();
-    let mut out = [0u8; 8];
-    out.copy_from_slice(&d[..8]);
-    out
+        Profile::Kommo(_) => b"kommo",
+    };
+    sha8(&[
+        &[dialect_byte(config.profile.dialect())],
+        config.client.id().as_bytes(),
+        &[0],
+        host,
+    ])
+}
+
+/// The first 8 bytes of the SHA-256 of `parts`, one after the other (the binding, the
+/// check).
+fn sha8(parts: &[&[u8]]) -> [u8; 8] {
+    let [a, b, c, d, e, f, g, h, ..] = crate::sha256(parts);
+    [a, b, c, d, e, f, g, h]
 }
 
 /// Takes a `str16` (a `u16` length, then that many UTF-8 bytes) off the front of `rest`.
