@@ -26,7 +26,8 @@ use crate::profile::Profile;
 use crate::snapshot::{self, Snapshot};
 use crate::state::PendingAuthorization;
 use crate::token::{
-    self, AccessToken, RefreshToken, RevocationReply, TokenReply, TokenRequest, TokenResponse,
+    self, AccessToken, ErrorResponse, RefreshToken, RevocationReply, TokenReply, TokenRequest,
+    TokenResponse,
 };
 #[cfg(feature = "device")]
 use crate::token::{DEFAULT_DEVICE_INTERVAL, DeviceCode};
@@ -67,7 +68,7 @@ pub const DEFAULT_REVOKE_RETRY: u64 = 5;
 pub const MAX_REVOKE_RETRY: u64 = 300;
 
 /// The session's configuration: profile, client and lifecycle settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Config {
     /// The dialect, endpoints and client authentication.
     pub profile: Profile,
@@ -84,6 +85,25 @@ pub struct Config {
     /// providers need before they issue a refresh token for `offline_access`), packed as
     /// `name\nvalue\n` pairs to keep the session small.
     extra: String<MAX_EXTRA_LEN>,
+}
+
+/// Written out: the derived `Clone` copies the packed extras byte by byte (a loop of its own);
+/// `push_str` is one shared copy.
+impl Clone for Config {
+    fn clone(&self) -> Self {
+        let mut extra = String::new();
+        // Cannot fail: the same capacity.
+        let _ = extra.push_str(&self.extra);
+        Self {
+            profile: self.profile.clone(),
+            client: self.client.clone(),
+            refresh_skew: self.refresh_skew,
+            default_expires_in: self.default_expires_in,
+            #[cfg(feature = "crm")]
+            parent_origin: self.parent_origin.clone(),
+            extra,
+        }
+    }
 }
 
 impl Config {
@@ -145,8 +165,8 @@ impl Config {
 
     /// The extra authorization-request parameters, in order.
     pub fn extra_params(&self) -> impl Iterator<Item = (&str, &str)> {
-        let mut parts = self.extra.split_terminator('\n');
-        core::iter::from_fn(move || Some((parts.next()?, parts.next()?)))
+        let mut rest = self.extra.as_str();
+        core::iter::from_fn(move || Some((next_line(&mut rest)?, next_line(&mut rest)?)))
     }
 
     /// Sets the parent page's exact origin, for [`Session::start_iframe_authorization`].
@@ -1007,11 +1027,14 @@ impl<const A: usize, const R: usize> Session<A, R> {
         if let (Err(Error::ServerError(_)), Callback::Error(e)) = (&verified, &cb) {
             remember(&mut self.description, e.description());
         }
-        let (c, a) = verified?.into_parts();
-        set_code(code, c)?;
-        *account = a;
-        *stage = Stage::Exchange;
-        Ok(())
+        // One error exit for the check and the copy (not one per `?`).
+        verified.and_then(|v| {
+            let (c, a) = v.into_parts();
+            set_code(code, c)?;
+            *account = a;
+            *stage = Stage::Exchange;
+            Ok(())
+        })
     }
 
     /// Whether a redirect callback carries the pending request's state, checked in constant
@@ -1114,12 +1137,12 @@ impl<const A: usize, const R: usize> Session<A, R> {
                 account,
             } => {
                 let (purpose, sent_at, account) = (*purpose, *sent_at, account.take());
-                match token::parse_token_response(response, scratch)? {
-                    TokenReply::Token(t) => {
+                match token::parse_token_response(response, scratch) {
+                    Ok(TokenReply::Token(t)) => {
                         self.authorized(t, sent_at, account, Outcome::Authorized)
                     }
                     #[cfg(feature = "password-grant")]
-                    TokenReply::MfaRequired(m) if purpose == Purpose::Password => {
+                    Ok(TokenReply::MfaRequired(m)) if purpose == Purpose::Password => {
                         self.state = State::MfaRequired {
                             mfa: m.mfa_token()?,
                             queued: None,
@@ -1129,11 +1152,12 @@ impl<const A: usize, const R: usize> Session<A, R> {
                         self.announce.done = Some(Outcome::MfaRequired);
                         Ok(())
                     }
-                    reply => {
+                    Ok(reply) => {
                         // Only the password grant tells replies apart by purpose.
                         let _ = purpose;
                         Err(reply_error(reply))
                     }
+                    Err(e) => Err(e),
                 }
             }
             State::Signed {
@@ -1655,36 +1679,33 @@ impl<const A: usize, const R: usize> Session<A, R> {
         // A 5xx (an HTML error page or `server_error`/`temporarily_unavailable`) says nothing
         // about whether the token was rotated: the same as no answer (LIFE-9), instead of
         // poisoning a session whose tokens are still good.
-        let reply = token::parse_token_response(response, scratch);
-        let unknown = match &reply {
-            Err(Error::ServerMisbehaved(ServerMisbehaved::UnexpectedStatus(status))) => {
-                *status >= 500
+        match token::parse_token_response(response, scratch) {
+            Err(Error::ServerMisbehaved(ServerMisbehaved::UnexpectedStatus(500..)))
+            | Ok(TokenReply::Error(ErrorResponse { status: 500.., .. })) => {
+                self.refresh_outcome_unknown(retried)
             }
-            Ok(TokenReply::Error(e)) => {
-                e.status >= 500
-                    || matches!(
-                        e.code.kind(),
-                        ErrorKind::ServerError | ErrorKind::TemporarilyUnavailable
-                    )
+            Ok(TokenReply::Error(e))
+                if matches!(
+                    e.code.kind(),
+                    ErrorKind::ServerError | ErrorKind::TemporarilyUnavailable
+                ) =>
+            {
+                self.refresh_outcome_unknown(retried)
             }
-            _ => false,
-        };
-        if unknown {
-            self.refresh_outcome_unknown(retried);
-            return Ok(());
-        }
-        match reply? {
-            TokenReply::Token(t) => self.authorized(t, sent_at, None, Outcome::Refreshed),
-            TokenReply::Error(e) if e.code.kind() == ErrorKind::InvalidGrant => {
+            Ok(TokenReply::Token(t)) => {
+                return self.authorized(t, sent_at, None, Outcome::Refreshed);
+            }
+            Ok(TokenReply::Error(e)) if e.code.kind() == ErrorKind::InvalidGrant => {
                 // LIFE-3: the grant is over. Forget everything; no retry.
                 self.end_session(EndReason::RefreshRejected(ServerError {
                     code: e.code.kind(),
                     status: e.status,
                 }));
-                Ok(())
             }
-            reply => Err(reply_error(reply)),
+            Ok(reply) => return Err(reply_error(reply)),
+            Err(e) => return Err(e),
         }
+        Ok(())
     }
 
     #[cfg(feature = "password-grant")]
@@ -1901,7 +1922,8 @@ fn authorization_url<'b>(
 ) -> Result<Action<'b>, Error> {
     let mut extra = [("", ""); MAX_EXTRA_PARAMS];
     let mut count = 0;
-    for (slot, pair) in extra.iter_mut().zip(cfg.extra_params()) {
+    let mut it = cfg.extra_params();
+    while let (Some(slot), Some(pair)) = (extra.get_mut(count), it.next()) {
         *slot = pair;
         count += 1;
     }
@@ -1963,6 +1985,15 @@ fn add_required(e: Error, extra: usize) -> Error {
         },
         e => e,
     }
+}
+
+/// The text before the next `\n` of the packed extras, which it consumes; `None` at the
+/// end. A byte scan, not `str::split_terminator`, whose char searcher costs more code.
+fn next_line<'a>(rest: &mut &'a str) -> Option<&'a str> {
+    let i = rest.bytes().position(|b| b == b'\n')?;
+    let line = rest.get(..i)?;
+    *rest = rest.get(i + 1..)?;
+    Some(line)
 }
 
 /// Keeps a verified callback's code until the exchange is written.
@@ -2041,5 +2072,36 @@ mod tests {
         let tokens = core::mem::size_of::<Tokens<DEFAULT_ACCESS_CAP, DEFAULT_REFRESH_CAP>>();
         let config = core::mem::size_of::<Config>();
         assert!(core::mem::size_of::<Session>() < tokens + config + 1024);
+    }
+
+    #[test]
+    fn packed_extras_read_back_in_order_and_clone_equal() {
+        let config = Config::new(
+            Profile::rfc6749("https://as.example/a", "https://as.example/t").unwrap(),
+            Client::new("c", "https://app.example/cb").unwrap(),
+        );
+        assert_eq!(config.extra_params().count(), 0);
+        let config = config
+            .with_extra_param("prompt", "consent")
+            .unwrap()
+            .with_extra_param("empty", "")
+            .unwrap()
+            .with_extra_param("ui_locales", "fr-CA ü日本")
+            .unwrap();
+        let mut it = config.extra_params();
+        assert_eq!(it.next(), Some(("prompt", "consent")));
+        assert_eq!(it.next(), Some(("empty", "")));
+        assert_eq!(it.next(), Some(("ui_locales", "fr-CA ü日本")));
+        assert_eq!(it.next(), None);
+        assert_eq!(it.next(), None);
+        let copy = config.clone();
+        assert_eq!(copy, config);
+        assert!(copy.extra_params().eq(config.extra_params()));
+        // A lone name without its value (never written by `with_extra_param`) is not a pair.
+        let mut rest = "a\nb\nc\n";
+        assert_eq!(next_line(&mut rest), Some("a"));
+        assert_eq!(rest, "b\nc\n");
+        let mut rest = "no newline";
+        assert_eq!(next_line(&mut rest), None);
     }
 }
