@@ -23,9 +23,9 @@ TEXT_BUDGET=$((16 * 1024))
 WASM_GZ_BUDGET=$((64 * 1024))
 # Regression ceilings: the measured figures plus a little room. Lower them as the core
 # shrinks; never raise them without a reason in the commit message.
-TEXT_CEILING=$((47 * 1024))
-FULL_TEXT_CEILING=$((47 * 1024))
-WASM_GZ_CEILING=$((32 * 1024))
+TEXT_CEILING=$((22 * 1024))
+FULL_TEXT_CEILING=$((30 * 1024))
+WASM_GZ_CEILING=$((24 * 1024))
 PROBE=benches/size-probe
 TARGET_DIR=target/size-probe
 
@@ -90,14 +90,14 @@ wasm_gz=$(gzip -9 -c "$WASM" | wc -c)
 
 kib() { awk -v b="$1" 'BEGIN { printf "%.1f KiB", b / 1024 }'; }
 status=0
-printf 'size: thumbv7em .text, RFC 6749 only   %6d bytes (%s), budget %d (%s)' \
-  "$text" "$(kib "$text")" "$TEXT_BUDGET" "$(kib "$TEXT_BUDGET")"
+printf 'size: thumbv7em .text, RFC 6749 only   %6d bytes (%s), budget %d (%s); ceiling %d' \
+  "$text" "$(kib "$text")" "$TEXT_BUDGET" "$(kib "$TEXT_BUDGET")" "$TEXT_CEILING"
 if [ "$text" -le "$TEXT_BUDGET" ]; then echo "  ok"; else echo "  OVER BUDGET"; status=1; fi
 printf 'size: thumbv7em .text, every dialect   %6d bytes (%s), no budget; ceiling %d (%s)' \
   "$full_text" "$(kib "$full_text")" "$FULL_TEXT_CEILING" "$(kib "$FULL_TEXT_CEILING")"
 if [ "$full_text" -le "$FULL_TEXT_CEILING" ]; then echo "  ok"; else echo "  ABOVE CEILING"; status=1; fi
-printf 'size: wasm32 gzip -9, every dialect    %6d bytes (%s), budget %d (%s); raw %d bytes' \
-  "$wasm_gz" "$(kib "$wasm_gz")" "$WASM_GZ_BUDGET" "$(kib "$WASM_GZ_BUDGET")" "$wasm_raw"
+printf 'size: wasm32 gzip -9, every dialect    %6d bytes (%s), budget %d (%s); ceiling %d; raw %d bytes' \
+  "$wasm_gz" "$(kib "$wasm_gz")" "$WASM_GZ_BUDGET" "$(kib "$WASM_GZ_BUDGET")" "$WASM_GZ_CEILING" "$wasm_raw"
 if [ "$wasm_gz" -le "$WASM_GZ_BUDGET" ]; then echo "  ok"; else echo "  OVER BUDGET"; status=1; fi
 
 if [ "${SIZE_GATE:-design}" = ceiling ]; then
