@@ -106,8 +106,8 @@ impl Client {
     }
 }
 
-/// Field by field through [`crate::copied`]: one compiled copy routine for every
-/// capacity instead of heapless's `Clone` per capacity.
+// Field by field through `crate::copied`: one compiled copy routine for every
+// capacity instead of heapless's `Clone` per capacity.
 impl Clone for Client {
     fn clone(&self) -> Self {
         Self {

@@ -119,7 +119,7 @@ impl Endpoint {
     }
 }
 
-/// Through [`crate::copied`], not heapless's `Clone` (see there).
+// Through `crate::copied`, not heapless's `Clone` (see there).
 impl Clone for Endpoint {
     fn clone(&self) -> Self {
         Self(copied(&self.0))
