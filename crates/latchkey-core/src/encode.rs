@@ -11,16 +11,17 @@
 //! type whose counting mode is just an empty buffer.
 //!
 //! # Base64
-//! The core encodes base64 itself (`Writer::base64` for `Basic` credentials, `base64url`
-//! for PKCE verifiers and challenges and for states) instead of calling the `base64` crate.
-//! The trade: the crate's encoder is one 1.1 KB unrolled loop on `thumbv7em` (its
-//! `internal_encode`; every engine config shares it, and there is no smaller engine), a
-//! fifteenth of the core's 16 KiB firmware budget, spent on four short inputs — a 32-byte
-//! digest, 32..=96 and 16..=48 bytes of entropy, and the credentials. The encoder here
-//! (`base64_into`) is about 250 bytes: whole 3-byte groups become 4 characters stored at
-//! once, then the 1- or 2-byte tail. It is tested against the crate (a dev-dependency) by a
-//! differential proptest (standard alphabet padded, URL-safe unpadded, every length up to 190
-//! bytes), and keeps `CodeChallenge::s256` within the `pkce_s256` bench's sha2+base64 floor.
+//! On 64-bit hosts `base64url` calls the `base64` crate (a dependency for those targets
+//! only), which is what keeps `CodeChallenge::s256` at the `pkce_s256` bench's sha2+base64
+//! floor. On other targets the core encodes base64 itself (`Writer::base64_in`, a bit
+//! accumulator, ≈ 130 bytes on `thumbv7em`): the crate's encoder is one 1.1 KB unrolled loop
+//! there (its `internal_encode`; every engine config shares it, and there is no smaller
+//! engine), a fifteenth of the core's 16 KiB firmware budget, spent on four short inputs —
+//! a 32-byte digest, 32..=96 and 16..=48 bytes of entropy. `Basic` credentials are
+//! streamed through `Writer::base64` on every target (no stack copy of the secret). The own
+//! encoder is tested against the crate (a dev-dependency) by differential proptests
+//! (standard alphabet padded, URL-safe unpadded, every length up to 190 bytes, exact and
+//! one-byte-short buffers).
 
 #[cfg(test)]
 use base64::Engine as _;
@@ -219,7 +220,8 @@ impl<'a> Writer<'a> {
 
 /// The standard base64 alphabet (RFC 4648 §4).
 const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-/// The URL- and filename-safe base64 alphabet (RFC 4648 §5).
+/// The URL- and filename-safe base64 alphabet (RFC 4648 §5), for the compact encoder.
+#[cfg(any(not(target_pointer_width = "64"), test))]
 const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /// Writes `data` as base64url without padding (RFC 4648 §5; RFC 7636 §4.1, §4.2) into
@@ -232,19 +234,28 @@ pub(crate) fn base64url<'o>(data: &[u8], out: &'o mut [u8]) -> Option<&'o str> {
 
 /// [`base64url`] without the UTF-8 view: the number of bytes written.
 ///
-/// Two encoders, by target: on 64-bit hosts (where the `pkce_s256` and state benches hold
-/// it to the sha2+base64 floor) the group-at-a-time [`base64_into`]; elsewhere (the
-/// firmware size budget) the compact [`Writer::base64_in`]. Tests compile both and a
-/// differential proptest holds them to the same output.
+/// Two encoders, by target (see the module doc): the `base64` crate on 64-bit hosts, the
+/// compact [`Writer::base64_in`] elsewhere. Tests compile both and a differential proptest
+/// holds them to the same output.
 pub(crate) fn base64url_into(data: &[u8], out: &mut [u8]) -> Option<usize> {
     #[cfg(target_pointer_width = "64")]
     {
-        base64_into(URL_SAFE, false, data, out)
+        base64url_crate(data, out)
     }
     #[cfg(not(target_pointer_width = "64"))]
     {
         base64url_compact(data, out)
     }
+}
+
+/// [`base64url_into`] through the `base64` crate: it checks the room before writing, so a
+/// too-small `out` is `None` with nothing written.
+#[cfg(target_pointer_width = "64")]
+fn base64url_crate(data: &[u8], out: &mut [u8]) -> Option<usize> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode_slice(data, out)
+        .ok()
 }
 
 /// [`base64url_into`]'s compact encoder (see there).
@@ -255,46 +266,6 @@ fn base64url_compact(data: &[u8], out: &mut [u8]) -> Option<usize> {
     let mut w = Writer::new(out.get_mut(..n)?);
     w.base64_in(URL_SAFE, false, data);
     Some(n)
-}
-
-/// The core's fast base64 encoder (see the module doc): `data` in `alphabet`, with `=`
-/// padding or without (RFC 4648 §4, §5), into the start of `out`; returns the bytes
-/// written, or `None` (nothing written) when `out` is too small.
-///
-/// Each 3-byte group becomes 4 characters stored at once; a last group of 1 or 2 bytes
-/// becomes 2 or 3 characters (and `=`s when padding). Only 64-bit targets (and tests) use
-/// it: see [`base64url_into`].
-#[cfg(any(target_pointer_width = "64", test))]
-#[inline(never)]
-fn base64_into(alphabet: &[u8; 64], pad: bool, data: &[u8], out: &mut [u8]) -> Option<usize> {
-    let (groups, tail) = data.as_chunks::<3>();
-    let tail_len = match (tail.len(), pad) {
-        (0, _) => 0,
-        (_, true) => 4,
-        (n, false) => n + 1,
-    };
-    let full = groups.len() * 4;
-    let out = out.get_mut(..full + tail_len)?;
-    let (quads, rest) = out.as_chunks_mut::<4>();
-    // The shifts leave 6 bits: always an index into the 64-entry alphabet.
-    let quad = |bits: u32| [18, 12, 6, 0].map(|shift| alphabet[((bits >> shift) & 63) as usize]);
-    for (&[a, b, c], q) in groups.iter().zip(quads.iter_mut()) {
-        *q = quad(u32::from_be_bytes([0, a, b, c]));
-    }
-    if let Some((&a, more)) = tail.split_first() {
-        let b = more.first().copied().unwrap_or(0);
-        let chars = quad(u32::from_be_bytes([0, a, b, 0]));
-        // With padding the last group is a whole quad (`rest` is empty); without, the
-        // 2 or 3 characters are what is left of `out`.
-        let dst: &mut [u8] = match (quads.get_mut(groups.len()), pad) {
-            (Some(q), true) => q,
-            _ => rest,
-        };
-        for (i, d) in dst.iter_mut().enumerate() {
-            *d = if i <= tail.len() { chars[i] } else { b'=' };
-        }
-    }
-    Some(full + tail_len)
 }
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
@@ -537,23 +508,22 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// The two base64url encoders (fast on 64-bit, compact elsewhere) agree on every
-        /// input and on when `out` is too small.
+        /// The compact base64url encoder agrees with the `base64` crate on every input and
+        /// on when `out` is too small (nothing written then).
         #[test]
-        fn base64url_fast_and_compact_encoders_agree(
+        fn base64url_compact_encoder_matches_the_crate(
             data in proptest::collection::vec(proptest::num::u8::ANY, 0..190),
             room in 0usize..260,
         ) {
-            let mut fast = [0u8; 260];
+            use base64::Engine as _;
+            let mut theirs = [0u8; 260];
             let mut compact = [0u8; 260];
-            let a = base64_into(URL_SAFE, false, &data, &mut fast[..room]);
+            let a = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode_slice(&data, &mut theirs[..room])
+                .ok();
             let b = base64url_compact(&data, &mut compact[..room]);
             proptest::prop_assert_eq!(a, b);
-            proptest::prop_assert_eq!(&fast[..], &compact[..]);
-            // Padded standard base64 too (the fast one's other mode, the writer's `base64`).
-            let n = base64_into(STANDARD, true, &data, &mut fast).unwrap();
-            let (w, m) = enc(|w| w.base64(&data));
-            proptest::prop_assert_eq!(&fast[..n], &w[..m]);
+            proptest::prop_assert_eq!(&theirs[..], &compact[..]);
         }
 
         #[test]
