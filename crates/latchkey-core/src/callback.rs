@@ -1048,35 +1048,9 @@ mod bytes {
             Param::Other
         }
 
+        /// The core's byte-at-a-time form decoder itself.
         fn decode<'o>(raw: &[u8], out: &'o mut [u8]) -> Result<&'o str, Error> {
-            let mut n = 0;
-            let mut i = 0;
-            while let Some(&c) = raw.get(i) {
-                let b = match c {
-                    b'+' => b' ',
-                    b'%' => {
-                        let hex = |k| raw.get(k).and_then(|&d| char::from(d).to_digit(16));
-                        match (hex(i + 1), hex(i + 2)) {
-                            (Some(hi), Some(lo)) => {
-                                i += 2;
-                                (hi * 16 + lo) as u8
-                            }
-                            _ => return Err(InvalidMessage::BadPercentEncoding.into()),
-                        }
-                    }
-                    c => c,
-                };
-                if b < 0x20 || b == 0x7f {
-                    return Err(InvalidMessage::ControlCharacter.into());
-                }
-                *out.get_mut(n).ok_or(Error::BufferTooSmall {
-                    required: raw.len(),
-                })? = b;
-                n += 1;
-                i += 1;
-            }
-            core::str::from_utf8(out.get(..n).unwrap_or_default())
-                .map_err(|_| InvalidMessage::NotUtf8.into())
+            crate::encode::form_decode(raw, out)
         }
 
         fn slot<'p, 'b>(

@@ -382,12 +382,8 @@ fn decoded_len(s: &[u8]) -> usize {
 }
 
 fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
+    // `to_digit(16)` takes exactly `0-9 a-f A-F`; the callback parser shares its code.
+    char::from(b).to_digit(16).map(|d| d as u8)
 }
 
 #[cfg(test)]
