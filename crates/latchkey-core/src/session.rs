@@ -943,6 +943,9 @@ impl<const A: usize, const R: usize> Session<A, R> {
     /// [`Outcome::LoggedOut`] with the revocation's result. Valid in every state; a poisoned
     /// session holds no tokens, so logging it out only erases the store (restore the stored
     /// snapshot first to revoke its refresh token).
+    // Not inlined: an adapter calls it from one place, often a large function where
+    // the inlined body costs more code than the call (measured on the firmware probe).
+    #[inline(never)]
     pub fn logout(&mut self, now: UnixTime) -> Result<(), Error> {
         self.tick(now);
         self.announce = Announce {
@@ -999,6 +1002,9 @@ impl<const A: usize, const R: usize> Session<A, R> {
     /// the pending request is discarded: a state is never checked twice (STATE-2, STATE-4);
     /// a failure poisons the session. With no request pending the callback is rejected with
     /// [`CheckFailed::NothingPending`] and the session is left as it was (STATE-5).
+    // Not inlined: an adapter calls it from one place, often a large function where
+    // the inlined body costs more code than the call (measured on the firmware probe).
+    #[inline(never)]
     pub fn handle_callback(
         &mut self,
         query: &[u8],
@@ -1418,9 +1424,10 @@ impl<const A: usize, const R: usize> Session<A, R> {
                     *refresh = Refresh::Queued { retried: false };
                 }
                 let Some(token) = tokens.refresh.as_ref() else {
-                    // Expired with nothing to refresh with.
+                    // Expired with nothing to refresh with: the erase comes first.
                     self.end_session(EndReason::Expired);
-                    return self.poll_action(now, buf);
+                    self.announce.erase = false;
+                    return Ok(Action::Erase);
                 };
                 // The request is written from the token the session keeps while the request
                 // is in flight (the LIFE-9 retry, servers that do not rotate) and never hands
@@ -1484,9 +1491,12 @@ impl<const A: usize, const R: usize> Session<A, R> {
             }
             _ => return Ok(Action::Idle),
         };
-        let req = write_request(cfg, account, req, buf)?;
-        self.sent(now);
-        Ok(Action::Send(req))
+        // Marked sent only once written; the request stays where it was written (no move).
+        let r = write_request(cfg, account, req, buf);
+        if r.is_ok() {
+            self.sent(now);
+        }
+        r.map(Action::Send)
     }
 
     /// Marks the request [`Session::next_action`] just wrote as sent at `now`.
@@ -1610,52 +1620,41 @@ impl<const A: usize, const R: usize> Session<A, R> {
         scope: Option<&str>,
         account: Option<KommoAccount>,
     ) -> Result<(), Error> {
-        let refresh = match refresh {
-            Some(r) => Some(RefreshToken::new(r)?),
-            None => None,
-        };
-        let access = AccessToken::new(access)?;
-        let (tokens, scope) = match &mut self.state {
-            State::Signed {
-                tokens,
-                refresh: state,
-            } => {
+        // The tokens are written in place (no token value moves into the state). An error
+        // part way leaves them half-written: the caller drops (restore) or poisons the session.
+        let scope = match &mut self.state {
+            State::Signed { refresh: state, .. } => {
                 *state = Refresh::Off;
-                tokens.access = access;
-                if refresh.is_some() {
-                    tokens.refresh = refresh;
-                }
-                (tokens, scope)
+                scope
             }
             _ => {
                 self.state = State::Signed {
                     tokens: Tokens {
-                        access,
-                        refresh,
+                        access: AccessToken::empty(),
+                        refresh: None,
                         expires_at,
                         scope: String::new(),
                         account,
                     },
                     refresh: Refresh::Off,
                 };
-                let State::Signed { tokens, .. } = &mut self.state else {
-                    return Ok(());
-                };
-                (tokens, Some(scope.unwrap_or(self.config.client.scope())))
+                Some(scope.unwrap_or(self.config.client.scope()))
             }
         };
+        let State::Signed { tokens, .. } = &mut self.state else {
+            return Ok(());
+        };
         tokens.expires_at = expires_at;
-        if let Some(scope) = scope {
-            tokens.scope.clear();
-            tokens
-                .scope
-                .push_str(scope)
-                .map_err(|_| Error::CapacityExceeded {
-                    what: Capacity::Config,
-                    limit: MAX_SCOPE_LEN,
-                })?;
+        // One error exit for the three copies (not one per `?`).
+        match refresh {
+            Some(r) => tokens.refresh.get_or_insert(RefreshToken::empty()).set(r),
+            None => Ok(()),
         }
-        Ok(())
+        .and_then(|()| tokens.access.set(access))
+        .and_then(|()| match scope {
+            Some(scope) => crate::put(tokens.scope.as_mut_view(), scope, Capacity::Config),
+            None => Ok(()),
+        })
     }
 
     /// A refresh whose outcome is unknown (no answer, or the server failed): one retry
@@ -1998,22 +1997,17 @@ fn next_line<'a>(rest: &mut &'a str) -> Option<&'a str> {
 
 /// Keeps a verified callback's code until the exchange is written.
 fn set_code(slot: &mut Code, code: AuthorizationCode<'_>) -> Result<(), Error> {
-    slot.clear();
-    slot.push_str(code.secret())
-        .map_err(|_| Error::CapacityExceeded {
-            what: Capacity::Token,
-            limit: MAX_CODE_LEN,
-        })
+    crate::put(slot.as_mut_view(), code.secret(), Capacity::Token)
 }
 
 /// Keeps a server's description for display, when it fits.
 fn remember(slot: &mut String<MAX_DESCRIPTION_LEN>, description: Option<&str>) {
-    slot.clear();
-    if let Some(d) = description
-        && slot.push_str(d).is_err()
-    {
-        slot.clear();
-    }
+    // A description that does not fit leaves the slot empty (`put` clears it first).
+    let _ = crate::put(
+        slot.as_mut_view(),
+        description.unwrap_or_default(),
+        Capacity::Config,
+    );
 }
 
 #[cfg(any(feature = "device", feature = "password-grant"))]

@@ -175,6 +175,50 @@ secret_string!(
     DEFAULT_TOKEN_CAP
 );
 
+impl<const N: usize> AccessToken<N> {
+    /// An empty token for the session to fill in place with [`AccessToken::set`] (never
+    /// handed out empty).
+    pub(crate) const fn empty() -> Self {
+        Self(String::new())
+    }
+
+    /// Replaces the text in place, checked as [`AccessToken::new`] checks it (no token value
+    /// is built and moved through a `Result`); on an error the token is unchanged.
+    pub(crate) fn set(&mut self, s: &str) -> Result<(), Error> {
+        set_secret(self.0.as_mut_view(), s, "access_token")
+    }
+}
+
+impl<const N: usize> RefreshToken<N> {
+    /// An empty token for the session to fill in place with [`RefreshToken::set`] (never
+    /// handed out empty).
+    pub(crate) const fn empty() -> Self {
+        Self(String::new())
+    }
+
+    /// Replaces the text in place, checked as [`RefreshToken::new`] checks it; on an error
+    /// the token is unchanged.
+    pub(crate) fn set(&mut self, s: &str) -> Result<(), Error> {
+        set_secret(self.0.as_mut_view(), s, "refresh_token")
+    }
+}
+
+/// The body of the in-place setters, once for every capacity: [`check_secret`], then the
+/// old text wiped (under `zeroize`) and replaced.
+fn set_secret(
+    dst: &mut heapless::string::StringView,
+    s: &str,
+    field: &'static str,
+) -> Result<(), Error> {
+    check_secret(s, field, true, dst.capacity())?;
+    #[cfg(feature = "zeroize")]
+    zeroize::Zeroize::zeroize(dst);
+    dst.clear();
+    // Cannot fail: `check_secret` bounded the length by the capacity.
+    let _ = dst.push_str(s);
+    Ok(())
+}
+
 secret_string!(
     /// The CRM `mfa_token` that ties the MFA steps to a password sign-in (protocol.md §2.3),
     /// owned, at most `N` bytes. A secret (CRM-2): not `Clone`; drop it when the MFA step
