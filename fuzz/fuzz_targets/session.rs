@@ -550,7 +550,7 @@ impl Harness {
             let action = match s.poll_action(self.now, &mut buf) {
                 Ok(a) => a,
                 Err(Error::BufferTooSmall { required }) => {
-                    assert!(required > buf.len());
+                    assert!(required.get() > buf.len());
                     // The action stays queued and the session is not poisoned (a due
                     // refresh may have moved it from Authorized to Refreshing).
                     assert!(s.failure().is_none());

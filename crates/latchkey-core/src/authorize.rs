@@ -41,7 +41,7 @@
 use crate::MAX_EXTRA_PARAMS;
 use crate::client::Client;
 use crate::encode::Writer;
-use crate::error::{ApiMisuse, Capacity, Error};
+use crate::error::{ApiMisuse, Capacity, Error, Name};
 use crate::pkce::CodeChallenge;
 use crate::profile::Profile;
 use crate::state::StateToken;
@@ -132,7 +132,7 @@ impl<'a> AuthorizationRequest<'a> {
             Profile::Crm(c) => {
                 let portal = c.portal.base();
                 if portal.contains('?') {
-                    return Err(ApiMisuse::BadConfig("portal").into());
+                    return Err(ApiMisuse::BadConfig(Name::Portal).into());
                 }
                 (portal.as_bytes(), &b"/login?"[..])
             }
@@ -162,7 +162,9 @@ impl<'a> AuthorizationRequest<'a> {
         self.emit(&mut count, fixed);
         let required = count.0;
         let Some(out) = buf.get_mut(..required) else {
-            return Err(Error::BufferTooSmall { required });
+            return Err(Error::BufferTooSmall {
+                required: crate::Len::new(required),
+            });
         };
         self.emit(&mut Slice::new(out), fixed);
         Ok(required)
@@ -412,7 +414,7 @@ pub(crate) fn check_extra(extra: &[(&str, &str)]) -> Result<(), Error> {
     if extra.len() > MAX_EXTRA_PARAMS {
         return Err(Error::CapacityExceeded {
             what: Capacity::ExtraParams,
-            limit: MAX_EXTRA_PARAMS,
+            limit: crate::error::limit(MAX_EXTRA_PARAMS),
         });
     }
     for (name, _) in extra {
@@ -423,7 +425,7 @@ pub(crate) fn check_extra(extra: &[(&str, &str)]) -> Result<(), Error> {
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
             && !RESERVED_PARAMS.iter().any(|r| r.eq_ignore_ascii_case(name));
         if !ok {
-            return Err(ApiMisuse::BadConfig("extra parameter name").into());
+            return Err(ApiMisuse::BadConfig(Name::ExtraParameterName).into());
         }
     }
     Ok(())

@@ -41,7 +41,9 @@ use crate::MAX_HOST_LEN;
 use crate::encode::write_with;
 #[cfg(feature = "kommo")]
 use crate::error::ApiMisuse;
-use crate::error::{Capacity, CheckFailed, Error, ErrorKind, InvalidMessage, ServerError};
+use crate::error::{
+    Capacity, CheckFailed, Error, ErrorKind, HttpStatus, InvalidMessage, Len, Name, ServerError,
+};
 use crate::profile::Profile;
 use crate::state::StateToken;
 use crate::{MAX_CALLBACK_LEN, MAX_PARAM_LEN};
@@ -92,7 +94,7 @@ fn check_query(q: &[u8], ascii: bool) -> Result<(), Error> {
     if q.len() > MAX_CALLBACK_LEN {
         return Err(Error::CapacityExceeded {
             what: Capacity::Callback,
-            limit: MAX_CALLBACK_LEN,
+            limit: crate::error::limit(MAX_CALLBACK_LEN),
         });
     }
     if !ascii && core::str::from_utf8(q).is_err() {
@@ -193,12 +195,12 @@ impl<'b> Callback<'b> {
             Self::Error(e) => {
                 return Err(Error::ServerError(ServerError {
                     code: e.kind(),
-                    status: 0,
+                    status: HttpStatus::new(0),
                 }));
             }
         };
         if c.from_widget {
-            return Err(InvalidMessage::Unexpected("from_widget").into());
+            return Err(InvalidMessage::Unexpected(Name::FromWidget).into());
         }
         c.verified(profile)
     }
@@ -215,14 +217,16 @@ impl<'b> Callback<'b> {
     #[cfg(feature = "kommo")]
     pub fn verify_widget_install(&self, profile: &Profile) -> Result<VerifiedCallback<'b>, Error> {
         if !matches!(profile, Profile::Kommo(_)) {
-            return Err(ApiMisuse::BadConfig("widget install (Kommo only)").into());
+            return Err(ApiMisuse::BadConfig(Name::WidgetInstallKommoOnly).into());
         }
         match self {
             Self::Error(e) => Err(Error::ServerError(ServerError {
                 code: e.kind(),
-                status: 0,
+                status: HttpStatus::new(0),
             })),
-            Self::Code(c) if !c.from_widget => Err(InvalidMessage::Missing("from_widget").into()),
+            Self::Code(c) if !c.from_widget => {
+                Err(InvalidMessage::Missing(Name::FromWidget).into())
+            }
             Self::Code(c) => c.verified(profile),
         }
     }
@@ -266,7 +270,7 @@ impl<'b> CodeCallback<'b> {
         // whole (mostly unused) `KommoAccount` buffer on every callback.
         #[cfg(feature = "kommo")]
         if let Profile::Kommo(_) = profile {
-            let referer = self.referer.ok_or(InvalidMessage::Missing("referer"))?;
+            let referer = self.referer.ok_or(InvalidMessage::Missing(Name::Referer))?;
             return Ok(VerifiedCallback {
                 code: self.code,
                 account: Some(validate_referer(referer, profile)?),
@@ -454,7 +458,7 @@ impl KommoAccount {
 #[cfg(feature = "kommo")]
 pub fn validate_referer(referer: &str, profile: &Profile) -> Result<KommoAccount, Error> {
     let Profile::Kommo(kommo) = profile else {
-        return Err(ApiMisuse::BadConfig("referer (Kommo only)").into());
+        return Err(ApiMisuse::BadConfig(Name::RefererKommoOnly).into());
     };
     validate_host(referer)?;
     let host = referer.as_bytes();
@@ -535,7 +539,7 @@ fn check_param_len(decoded_len: usize) -> Result<(), Error> {
     if decoded_len > MAX_PARAM_LEN {
         return Err(Error::CapacityExceeded {
             what: Capacity::Parameter,
-            limit: MAX_PARAM_LEN,
+            limit: crate::error::limit(MAX_PARAM_LEN),
         });
     }
     Ok(())
@@ -609,14 +613,14 @@ impl<'b> Parser<'b> {
         };
         let param = C::param(name);
         if param > Param::Other {
-            return Err(InvalidMessage::Unexpected(param.name()).into());
+            return Err(InvalidMessage::Unexpected(param.id()).into());
         }
         let p = &mut self.params;
         let Some(slot) = C::slot(&mut p.values, param) else {
             // `from_widget`, `mode` or another name.
             let bit = 1 << param as u32;
             if p.seen & bit != 0 {
-                return Err(InvalidMessage::Duplicate(param.name()).into());
+                return Err(InvalidMessage::Duplicate(param.id()).into());
             }
             // `Other` is never a duplicate: its bit is not kept.
             p.seen |= bit & !(1 << Param::Other as u32);
@@ -630,7 +634,7 @@ impl<'b> Parser<'b> {
             return Ok(());
         };
         if slot.is_some() {
-            return Err(InvalidMessage::Duplicate(param.name()).into());
+            return Err(InvalidMessage::Duplicate(param.id()).into());
         }
         let v = if pair.value_dirty {
             // A decoded value is never longer than its raw form: reserve that much.
@@ -731,7 +735,9 @@ mod words {
         match check_query(q, false) {
             Err(e) => e,
             Ok(()) => match scan_error {
-                Error::BufferTooSmall { .. } => Error::BufferTooSmall { required: q.len() },
+                Error::BufferTooSmall { .. } => Error::BufferTooSmall {
+                    required: Len::new(q.len()),
+                },
                 e => e,
             },
         }
@@ -965,7 +971,7 @@ mod words {
                     // The caller reports the size it needs.
                     None => {
                         return Err(Error::BufferTooSmall {
-                            required: raw.len(),
+                            required: Len::new(raw.len()),
                         });
                     }
                 }
@@ -1081,9 +1087,9 @@ mod bytes {
                     if let Err(e) = parser.pair::<Bytes>(&pair, at) {
                         return Err(match e {
                             // A too small scratch needs the query's length.
-                            Error::BufferTooSmall { .. } => {
-                                Error::BufferTooSmall { required: q.len() }
-                            }
+                            Error::BufferTooSmall { .. } => Error::BufferTooSmall {
+                                required: Len::new(q.len()),
+                            },
                             e => e,
                         });
                     }
@@ -1175,6 +1181,7 @@ const ALL: [Param; 15] = [
 ];
 
 /// The name of every [`Param`], in order (`Other` has none).
+#[cfg(any(not(target_pointer_width = "64"), test))]
 const NAMES: [&str; 15] = [
     "code",
     "state",
@@ -1193,10 +1200,36 @@ const NAMES: [&str; 15] = [
     "response",
 ];
 
+/// [`NAMES`] as errors name them (`Other` is never named: it is never refused and never a
+/// duplicate; its slot holds a placeholder).
+const IDS: [Name; 15] = [
+    Name::Code,
+    Name::State,
+    Name::Iss,
+    Name::Referer,
+    Name::Error,
+    Name::ErrorDescription,
+    Name::ErrorUri,
+    Name::ClientId,
+    Name::FromWidget,
+    Name::Mode,
+    Name::Code,
+    Name::AccessToken,
+    Name::IdToken,
+    Name::TokenType,
+    Name::Response,
+];
+
 impl Param {
     /// The parameter's name.
+    #[cfg(any(not(target_pointer_width = "64"), test))]
     fn name(self) -> &'static str {
         NAMES[self as usize]
+    }
+
+    /// The parameter as errors name it.
+    fn id(self) -> Name {
+        IDS[self as usize]
     }
 }
 
@@ -1243,9 +1276,9 @@ impl<'b> Params<'b> {
                 }));
             }
             (Some(_), Some(_)) => InvalidMessage::CodeAndError,
-            (Some(_), None) => InvalidMessage::Empty("code"),
-            (None, Some(_)) => InvalidMessage::Empty("error"),
-            (None, None) => InvalidMessage::Missing("code"),
+            (Some(_), None) => InvalidMessage::Empty(Name::Code),
+            (None, Some(_)) => InvalidMessage::Empty(Name::Error),
+            (None, None) => InvalidMessage::Missing(Name::Code),
         };
         Err(failed.into())
     }
@@ -1257,6 +1290,16 @@ mod tests {
     use super::bytes::Bytes;
     use super::*;
     use crate::encode::form_decode;
+
+    /// The names errors use are the names the parser matches.
+    #[test]
+    fn error_names_match_the_param_names() {
+        for p in ALL {
+            if p != Param::Other {
+                assert_eq!(p.id().as_str(), p.name(), "{p:?}");
+            }
+        }
+    }
 
     #[cfg(feature = "kommo")]
     #[test]
@@ -1324,7 +1367,7 @@ mod tests {
                         Err(Error::BufferTooSmall { required }),
                         Err(Error::BufferTooSmall { .. }),
                     ) => {
-                        proptest::prop_assert!(required > out_len);
+                        proptest::prop_assert!(required > crate::Len::new(out_len));
                     }
                     (ours, theirs) => proptest::prop_assert_eq!(ours, theirs),
                 }
@@ -1347,12 +1390,14 @@ mod tests {
         if q.len() > MAX_CALLBACK_LEN {
             return Err(Error::CapacityExceeded {
                 what: Capacity::Callback,
-                limit: MAX_CALLBACK_LEN,
+                limit: MAX_CALLBACK_LEN as u16,
             });
         }
         let q = core::str::from_utf8(q).map_err(|_| InvalidMessage::NotUtf8)?;
         let too_small = |e: Error| match e {
-            Error::BufferTooSmall { .. } => Error::BufferTooSmall { required: q.len() },
+            Error::BufferTooSmall { .. } => Error::BufferTooSmall {
+                required: crate::Len::new(q.len()),
+            },
             e => e,
         };
         let mut rest: &'b mut [u8] = scratch;
@@ -1375,11 +1420,11 @@ mod tests {
                 param,
                 Param::AccessToken | Param::IdToken | Param::TokenType | Param::Response
             ) {
-                return Err(InvalidMessage::Unexpected(param.name()).into());
+                return Err(InvalidMessage::Unexpected(param.id()).into());
             }
             if param != Param::Other {
                 if seen.contains(&param) {
-                    return Err(InvalidMessage::Duplicate(param.name()).into());
+                    return Err(InvalidMessage::Duplicate(param.id()).into());
                 }
                 seen.push(param);
             }

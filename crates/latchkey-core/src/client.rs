@@ -4,7 +4,7 @@ use core::fmt;
 
 use heapless::String;
 
-use crate::error::{ApiMisuse, Capacity, CheckFailed, Error};
+use crate::error::{ApiMisuse, Capacity, CheckFailed, Error, Name};
 use crate::profile::{Web, after, web_authority};
 use crate::{MAX_CLIENT_ID_LEN, MAX_SCOPE_LEN, MAX_SECRET_LEN, MAX_URL_LEN, Rule, copied, put};
 
@@ -161,15 +161,15 @@ enum Field {
 /// The rules of [`Client`]'s fields (see [`Client::set`]).
 impl Field {
     /// The field's rule and its name in [`ApiMisuse::BadConfig`].
-    fn rule(self) -> (Rule, &'static str) {
+    fn rule(self) -> (Rule, Name) {
         let (lowest, highest, banned, what) = match self {
             // One or more visible ASCII characters.
-            Self::Id => (0x21, 0x7e, 0x7f, "client_id"),
+            Self::Id => (0x21, 0x7e, 0x7f, Name::ClientId),
             // No whitespace, control bytes or `#` (then [`redirect_uri_shape`]).
-            Self::RedirectUri => (0x21, 0xff, b'#', "redirect_uri"),
+            Self::RedirectUri => (0x21, 0xff, b'#', Name::RedirectUri),
             // No control characters (and, but for the scope, not empty).
-            Self::Secret => (0x20, 0xff, 0x7f, "client_secret"),
-            Self::Scope => (0x20, 0xff, 0x7f, "scope"),
+            Self::Secret => (0x20, 0xff, 0x7f, Name::ClientSecret),
+            Self::Scope => (0x20, 0xff, 0x7f, Name::Scope),
         };
         let rule = Rule {
             lowest,
@@ -236,7 +236,7 @@ mod tests {
         for id in ["", "a b", "é", "a\x7f", "a\tb"] {
             assert_eq!(
                 Client::new(id, "https://a.example/cb").map(drop),
-                bad("client_id"),
+                bad(crate::Name::ClientId),
                 "{id:?}"
             );
         }
@@ -244,12 +244,15 @@ mod tests {
         for secret in ["", "a\nb", "a\x7f"] {
             assert_eq!(
                 base().with_secret(secret).map(drop),
-                bad("client_secret"),
+                bad(crate::Name::ClientSecret),
                 "{secret:?}"
             );
         }
         assert!(base().with_secret("a b é").is_ok());
-        assert_eq!(base().with_scope("a\x7f").map(drop), bad("scope"));
+        assert_eq!(
+            base().with_scope("a\x7f").map(drop),
+            bad(crate::Name::Scope)
+        );
         assert_eq!(base().with_scope("").unwrap().scope(), "");
         assert_eq!(base().with_scope("a é").unwrap().scope(), "a é");
         for uri in [
@@ -260,7 +263,7 @@ mod tests {
         ] {
             assert_eq!(
                 Client::new("id", uri).map(drop),
-                bad("redirect_uri"),
+                bad(crate::Name::RedirectUri),
                 "{uri:?}"
             );
         }

@@ -26,7 +26,7 @@
 #[cfg(test)]
 use base64::Engine as _;
 
-use crate::error::{Error, InvalidMessage};
+use crate::error::{Error, InvalidMessage, Len};
 
 /// An encoder closure: writes its output into a [`Writer`] (the same bytes on every call).
 pub(crate) type Encoder<'f> = dyn Fn(&mut Writer<'_>) -> Result<(), Error> + 'f;
@@ -48,7 +48,9 @@ where
 fn write_dyn(buf: &mut [u8], f: &Encoder<'_>) -> Result<usize, Error> {
     let required = measure_dyn(f)?;
     let Some(out) = buf.get_mut(..required) else {
-        return Err(Error::BufferTooSmall { required });
+        return Err(Error::BufferTooSmall {
+            required: Len::new(required),
+        });
     };
     f(&mut Writer::new(out))?;
     Ok(required)
@@ -368,7 +370,7 @@ pub fn form_decode<'b>(s: &[u8], buf: &'b mut [u8]) -> Result<&'b str, Error> {
                 // can make it smaller than what was already decoded, so never report less
                 // than one byte more than the buffer holds.
                 return Err(Error::BufferTooSmall {
-                    required: decoded_len(s).max(n + 1),
+                    required: Len::new(decoded_len(s).max(n + 1)),
                 });
             }
         }
@@ -452,7 +454,12 @@ mod tests {
     fn buffer_too_small_reports_required_and_writes_nothing() {
         let mut buf = [0xEEu8; 4];
         let err = form_encode("hello world", &mut buf).unwrap_err();
-        assert_eq!(err, Error::BufferTooSmall { required: 11 });
+        assert_eq!(
+            err,
+            Error::BufferTooSmall {
+                required: crate::Len::new(11)
+            }
+        );
         assert_eq!(buf, [0xEE; 4]);
     }
 
@@ -488,7 +495,9 @@ mod tests {
         let mut out = [0u8; 10];
         assert_eq!(
             form_decode(b" +&     &  %", &mut out),
-            Err(Error::BufferTooSmall { required: 11 })
+            Err(Error::BufferTooSmall {
+                required: crate::Len::new(11)
+            })
         );
     }
 
@@ -577,7 +586,7 @@ mod tests {
             let mut out = vec![0u8; out_len];
             // A too-small buffer always asks for more than it has.
             if let Err(Error::BufferTooSmall { required }) = form_decode(&bytes, &mut out) {
-                proptest::prop_assert!(required > out_len, "required {required}, had {out_len}");
+                proptest::prop_assert!(required > crate::Len::new(out_len), "required {required}, had {out_len}");
             }
         }
     }

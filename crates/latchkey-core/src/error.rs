@@ -5,6 +5,326 @@
 
 use core::fmt;
 
+/// What an error names: a field or parameter of a message, a configuration setting, or an
+/// operation a profile does not offer. Its `Display` (and `Debug`) is the text the error
+/// messages quote, e.g. `code` or `revocation (Kommo has none)`.
+///
+/// One byte, not a `&'static str`, so that an [`Error`] is four bytes and a
+/// `Result<(), Error>` comes back in a register on 32-bit targets.
+#[non_exhaustive]
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Name {
+    /// `code`
+    Code,
+    /// `state`
+    State,
+    /// `iss`
+    Iss,
+    /// `referer`
+    Referer,
+    /// `error`
+    Error,
+    /// `error_description`
+    ErrorDescription,
+    /// `error_uri`
+    ErrorUri,
+    /// `client_id`
+    ClientId,
+    /// `from_widget`
+    FromWidget,
+    /// `mode`
+    Mode,
+    /// `access_token`
+    AccessToken,
+    /// `id_token`
+    IdToken,
+    /// `token_type`
+    TokenType,
+    /// `response`
+    Response,
+    /// `expires_in`
+    ExpiresIn,
+    /// `refresh_token`
+    RefreshToken,
+    /// `scope`
+    Scope,
+    /// `mfa_token`
+    MfaToken,
+    /// `mfa_secret`
+    MfaSecret,
+    /// `device_code`
+    DeviceCode,
+    /// `user_code`
+    UserCode,
+    /// `verification_uri`
+    VerificationUri,
+    /// `verification_uri_complete`
+    VerificationUriComplete,
+    /// `interval`
+    Interval,
+    /// `type`
+    Type,
+    /// `payload`
+    Payload,
+    /// `member`
+    Member,
+    /// `redirect_uri`
+    RedirectUri,
+    /// `client_secret`
+    ClientSecret,
+    /// `target_origin`
+    TargetOrigin,
+    /// `parent_origin`
+    ParentOrigin,
+    /// `portal`
+    Portal,
+    /// `username`
+    Username,
+    /// `password`
+    Password,
+    /// `otp_code`
+    OtpCode,
+    /// `endpoint URL`
+    EndpointUrl,
+    /// `revocation`
+    Revocation,
+    /// `device authorization`
+    DeviceAuthorization,
+    /// `issuer`
+    Issuer,
+    /// `client authentication`
+    ClientAuthentication,
+    /// `client credentials`
+    ClientCredentials,
+    /// `extra parameter name`
+    ExtraParameterName,
+    /// `extra parameter value`
+    ExtraParameterValue,
+    /// `referer suffix`
+    RefererSuffix,
+    /// `referer suffix must start with '.'`
+    RefererSuffixWithoutDot,
+    /// `referer suffix (Kommo only)`
+    RefererSuffixKommoOnly,
+    /// `referer (Kommo only)`
+    RefererKommoOnly,
+    /// `mode (Kommo only)`
+    ModeKommoOnly,
+    /// `consent URL (Kommo only)`
+    ConsentUrlKommoOnly,
+    /// `widget install (Kommo only)`
+    WidgetInstallKommoOnly,
+    /// `Kommo account with a non-Kommo profile`
+    KommoAccountWithoutKommo,
+    /// `Kommo token (needs a KommoAccount)`
+    KommoTokenWithoutAccount,
+    /// `revocation (Kommo has none)`
+    RevocationNotKommo,
+    /// `iframe flow (CRM only)`
+    IframeFlowCrmOnly,
+    /// `password grant (CRM only)`
+    PasswordGrantCrmOnly,
+    /// `forgot password (CRM only)`
+    ForgotPasswordCrmOnly,
+    /// `password grant and MFA (CRM only)`
+    PasswordGrantAndMfaCrmOnly,
+    /// `client credentials (RFC 6749 only)`
+    ClientCredentialsRfc6749Only,
+    /// `device authorization (RFC 6749 only)`
+    DeviceAuthorizationRfc6749Only,
+    /// `device grant (RFC 6749 only)`
+    DeviceGrantRfc6749Only,
+}
+
+impl Name {
+    /// The text the error messages quote.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Code => "code",
+            Self::State => "state",
+            Self::Iss => "iss",
+            Self::Referer => "referer",
+            Self::Error => "error",
+            Self::ErrorDescription => "error_description",
+            Self::ErrorUri => "error_uri",
+            Self::ClientId => "client_id",
+            Self::FromWidget => "from_widget",
+            Self::Mode => "mode",
+            Self::AccessToken => "access_token",
+            Self::IdToken => "id_token",
+            Self::TokenType => "token_type",
+            Self::Response => "response",
+            Self::ExpiresIn => "expires_in",
+            Self::RefreshToken => "refresh_token",
+            Self::Scope => "scope",
+            Self::MfaToken => "mfa_token",
+            Self::MfaSecret => "mfa_secret",
+            Self::DeviceCode => "device_code",
+            Self::UserCode => "user_code",
+            Self::VerificationUri => "verification_uri",
+            Self::VerificationUriComplete => "verification_uri_complete",
+            Self::Interval => "interval",
+            Self::Type => "type",
+            Self::Payload => "payload",
+            Self::Member => "member",
+            Self::RedirectUri => "redirect_uri",
+            Self::ClientSecret => "client_secret",
+            Self::TargetOrigin => "target_origin",
+            Self::ParentOrigin => "parent_origin",
+            Self::Portal => "portal",
+            Self::Username => "username",
+            Self::Password => "password",
+            Self::OtpCode => "otp_code",
+            Self::EndpointUrl => "endpoint URL",
+            Self::Revocation => "revocation",
+            Self::DeviceAuthorization => "device authorization",
+            Self::Issuer => "issuer",
+            Self::ClientAuthentication => "client authentication",
+            Self::ClientCredentials => "client credentials",
+            Self::ExtraParameterName => "extra parameter name",
+            Self::ExtraParameterValue => "extra parameter value",
+            Self::RefererSuffix => "referer suffix",
+            Self::RefererSuffixWithoutDot => "referer suffix must start with '.'",
+            Self::RefererSuffixKommoOnly => "referer suffix (Kommo only)",
+            Self::RefererKommoOnly => "referer (Kommo only)",
+            Self::ModeKommoOnly => "mode (Kommo only)",
+            Self::ConsentUrlKommoOnly => "consent URL (Kommo only)",
+            Self::WidgetInstallKommoOnly => "widget install (Kommo only)",
+            Self::KommoAccountWithoutKommo => "Kommo account with a non-Kommo profile",
+            Self::KommoTokenWithoutAccount => "Kommo token (needs a KommoAccount)",
+            Self::RevocationNotKommo => "revocation (Kommo has none)",
+            Self::IframeFlowCrmOnly => "iframe flow (CRM only)",
+            Self::PasswordGrantCrmOnly => "password grant (CRM only)",
+            Self::ForgotPasswordCrmOnly => "forgot password (CRM only)",
+            Self::PasswordGrantAndMfaCrmOnly => "password grant and MFA (CRM only)",
+            Self::ClientCredentialsRfc6749Only => "client credentials (RFC 6749 only)",
+            Self::DeviceAuthorizationRfc6749Only => "device authorization (RFC 6749 only)",
+            Self::DeviceGrantRfc6749Only => "device grant (RFC 6749 only)",
+        }
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The byte count in [`Error::BufferTooSmall`]: three bytes (so the error stays four
+/// bytes), up to [`Len::MAX`]. A larger count is reported as `Len::MAX`, which is then a
+/// lower bound: grow the buffer and try again.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Len([u8; 3]);
+
+impl Len {
+    /// The largest count held exactly: 16 MiB − 1.
+    pub const MAX: usize = (1 << 24) - 1;
+
+    /// `n`, or [`Len::MAX`] if `n` is larger.
+    pub const fn new(n: usize) -> Self {
+        let n = if n > Self::MAX { Self::MAX } else { n };
+        let [a, b, c, ..] = n.to_le_bytes();
+        Self([a, b, c])
+    }
+
+    /// The count.
+    pub const fn get(self) -> usize {
+        let [a, b, c] = self.0;
+        a as usize | (b as usize) << 8 | (c as usize) << 16
+    }
+}
+
+impl From<Len> for usize {
+    fn from(n: Len) -> Self {
+        n.get()
+    }
+}
+
+impl PartialEq<usize> for Len {
+    fn eq(&self, other: &usize) -> bool {
+        self.get() == *other
+    }
+}
+
+impl fmt::Debug for Len {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.get(), f)
+    }
+}
+
+impl fmt::Display for Len {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.get(), f)
+    }
+}
+
+/// An HTTP status code in an error ([`ServerError::status`],
+/// [`ServerMisbehaved::UnexpectedStatus`]): a `u16` stored as two bytes, so that it packs
+/// next to an enum tag and the error stays four bytes.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HttpStatus([u8; 2]);
+
+impl HttpStatus {
+    /// The status `code`.
+    pub const fn new(code: u16) -> Self {
+        Self(code.to_le_bytes())
+    }
+
+    /// The status code.
+    pub const fn get(self) -> u16 {
+        u16::from_le_bytes(self.0)
+    }
+}
+
+impl From<u16> for HttpStatus {
+    fn from(code: u16) -> Self {
+        Self::new(code)
+    }
+}
+
+impl From<HttpStatus> for u16 {
+    fn from(s: HttpStatus) -> Self {
+        s.get()
+    }
+}
+
+impl PartialEq<u16> for HttpStatus {
+    fn eq(&self, other: &u16) -> bool {
+        self.get() == *other
+    }
+}
+
+impl fmt::Debug for HttpStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.get(), f)
+    }
+}
+
+impl fmt::Display for HttpStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.get(), f)
+    }
+}
+
+/// `n`, or `u16::MAX` if it is larger: an [`Error::CapacityExceeded`] limit.
+pub(crate) const fn limit(n: usize) -> u16 {
+    if n > u16::MAX as usize {
+        u16::MAX
+    } else {
+        n as u16
+    }
+}
+
+// Four bytes everywhere, so a `Result<(), Error>` is returned in a register (on thumbv7em
+// the Rust ABI returns only aggregates of at most four bytes in registers).
+const _: () = assert!(size_of::<Error>() == 4 && size_of::<Result<(), Error>>() == 4);
+
 /// Everything that can go wrong in the core.
 ///
 /// The variants are grouped by blame, so a caller can decide what to do without matching
@@ -35,8 +355,8 @@ pub enum Error {
     ApiMisuse(ApiMisuse),
     /// The output buffer is too small; nothing was written.
     BufferTooSmall {
-        /// The number of bytes the output needs.
-        required: usize,
+        /// The number of bytes the output needs (a lower bound if it is [`Len::MAX`]).
+        required: Len,
     },
     /// Not a failure: the access token is due for refresh. Poll the session, which sends
     /// the refresh, then ask again.
@@ -45,8 +365,8 @@ pub enum Error {
     CapacityExceeded {
         /// What was too long or too many.
         what: Capacity,
-        /// The documented limit it exceeded.
-        limit: usize,
+        /// The documented limit it exceeded (`u16::MAX` for a larger capacity).
+        limit: u16,
     },
 }
 
@@ -61,24 +381,24 @@ pub enum InvalidMessage {
     /// A NUL or other control byte where none is allowed.
     ControlCharacter,
     /// A parameter or field appeared more than once.
-    Duplicate(&'static str),
+    Duplicate(Name),
     /// A required parameter or field is absent.
-    Missing(&'static str),
+    Missing(Name),
     /// A parameter or field is present but empty.
-    Empty(&'static str),
+    Empty(Name),
     /// A parameter that must not be present (e.g. an implicit-flow `access_token` on a
     /// code callback, CB-6).
-    Unexpected(&'static str),
+    Unexpected(Name),
     /// Both `code` and `error` on one callback (CB-2).
     CodeAndError,
     /// A field holds a value of the wrong shape (named).
-    BadValue(&'static str),
+    BadValue(Name),
     /// The body is not the JSON this message needs.
     BadJson,
     /// A JSON string holds an invalid escape sequence.
     BadJsonEscape,
     /// A JSON number does not fit, or is negative, or is not an integer.
-    NumberOutOfRange(&'static str),
+    NumberOutOfRange(Name),
     /// A `message` `type` other than the one expected.
     WrongMessageType,
     /// A PKCE code verifier of the wrong length or with characters outside `[A-Za-z0-9-._~]`.
@@ -120,11 +440,11 @@ pub enum ServerMisbehaved {
     /// The server answered with an HTTP redirect where none may be followed (TOK-6).
     Redirect,
     /// An HTTP status the protocol does not define for this endpoint.
-    UnexpectedStatus(u16),
+    UnexpectedStatus(HttpStatus),
     /// The server's `token_type` is not `Bearer`.
     UnsupportedTokenType,
     /// A success response without `access_token` (or another required field, named).
-    MissingField(&'static str),
+    MissingField(Name),
     /// A `200 OK` body with an `error` member (TOK-4).
     ErrorInSuccess,
     /// The response body is larger than [`crate::MAX_RESPONSE_LEN`] (TOK-5).
@@ -142,7 +462,7 @@ pub struct ServerError {
     /// The error code.
     pub code: ErrorKind,
     /// The HTTP status it came with (0 for errors delivered on a redirect or a message).
-    pub status: u16,
+    pub status: HttpStatus,
 }
 
 /// An OAuth 2.0 error code, the registered values plus [`ErrorKind::Other`].
@@ -243,22 +563,22 @@ pub enum ApiMisuse {
     /// Fewer entropy bytes than the operation needs (named minimum in the docs).
     NotEnoughEntropy {
         /// Bytes needed.
-        required: usize,
+        required: u8,
     },
     /// The call is not valid in the session's current state.
     WrongState,
     /// The session was poisoned by an earlier error; start a new one.
     Poisoned,
     /// A configuration value is invalid (named).
-    BadConfig(&'static str),
+    BadConfig(Name),
     /// The profile has no endpoint for this operation (named).
-    NoEndpoint(&'static str),
+    NoEndpoint(Name),
     /// The operation needs a client secret and none is configured.
     NoClientSecret,
     /// `"*"` or another non-exact origin given as a postMessage target (PM-1).
     WildcardOrigin,
     /// The requested feature is compiled out (named feature).
-    FeatureDisabled(&'static str),
+    FeatureDisabled(Name),
 }
 
 /// Which documented capacity was exceeded (the constants are in the crate root).
@@ -297,7 +617,7 @@ impl fmt::Display for Error {
             Self::ServerMisbehaved(s) => write!(f, "server misbehaved: {s}"),
             Self::ServerError(e) => {
                 write!(f, "the server answered `{}`", e.code.as_str())?;
-                if e.status != 0 {
+                if e.status.get() != 0 {
                     write!(f, " (HTTP {})", e.status)?;
                 }
                 f.write_str(match e.code {
@@ -474,5 +794,92 @@ impl From<ServerMisbehaved> for Error {
 impl From<ApiMisuse> for Error {
     fn from(m: ApiMisuse) -> Self {
         Self::ApiMisuse(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn len_saturates_and_round_trips() {
+        for n in [0, 1, 255, 256, 65_535, 65_536, Len::MAX] {
+            assert_eq!(Len::new(n).get(), n);
+            assert_eq!(Len::new(n), n);
+        }
+        assert_eq!(Len::new(Len::MAX + 1).get(), Len::MAX);
+        assert_eq!(Len::new(usize::MAX).get(), Len::MAX);
+        assert_eq!(limit(65_535), u16::MAX);
+        assert_eq!(limit(65_536), u16::MAX);
+        assert_eq!(limit(8192), 8192);
+    }
+
+    #[test]
+    fn http_status_round_trips() {
+        for s in [0, 200, 401, 503, 999, u16::MAX] {
+            assert_eq!(HttpStatus::new(s).get(), s);
+            assert_eq!(HttpStatus::from(s), s);
+            assert_eq!(u16::from(HttpStatus::new(s)), s);
+        }
+    }
+
+    /// The text of the messages did not change when the payloads became a byte.
+    #[test]
+    fn messages_quote_the_names_and_numbers() {
+        let cases: [(Error, &str); 7] = [
+            (
+                InvalidMessage::Missing(Name::Code).into(),
+                "invalid message: `code` is missing",
+            ),
+            (
+                ApiMisuse::NoEndpoint(Name::RevocationNotKommo).into(),
+                "API misuse: the profile has no revocation (Kommo has none) endpoint configured",
+            ),
+            (
+                ApiMisuse::BadConfig(Name::RefererSuffixWithoutDot).into(),
+                "API misuse: configuration value `referer suffix must start with '.'` is invalid",
+            ),
+            (
+                ServerMisbehaved::UnexpectedStatus(HttpStatus::new(418)).into(),
+                "server misbehaved: unexpected HTTP status 418",
+            ),
+            (
+                Error::ServerError(ServerError {
+                    code: ErrorKind::InvalidClient,
+                    status: HttpStatus::new(401),
+                }),
+                "the server answered `invalid_client` (HTTP 401): check the client id and secret",
+            ),
+            (
+                Error::BufferTooSmall {
+                    required: Len::new(70_000),
+                },
+                "output buffer too small: 70000 bytes required; pass a larger buffer (nothing was written)",
+            ),
+            (
+                Error::CapacityExceeded {
+                    what: Capacity::Callback,
+                    limit: 8192,
+                },
+                "the callback query exceeds the capacity of 8192 bytes (or items); the input was rejected, not truncated",
+            ),
+        ];
+        for (e, text) in cases {
+            assert_eq!(e.to_string(), text);
+        }
+        // `Debug` still shows the text and the numbers, as it did for `&str` and `usize`.
+        assert_eq!(
+            format!("{:?}", Error::from(InvalidMessage::Duplicate(Name::State))),
+            r#"InvalidMessage(Duplicate("state"))"#
+        );
+        assert_eq!(
+            format!(
+                "{:?}",
+                Error::BufferTooSmall {
+                    required: Len::new(11)
+                }
+            ),
+            "BufferTooSmall { required: 11 }"
+        );
     }
 }

@@ -6,7 +6,7 @@
 use core::fmt;
 
 use crate::encode::Writer;
-use crate::error::{Error, InvalidMessage, ServerMisbehaved};
+use crate::error::{Error, InvalidMessage, Len, ServerMisbehaved};
 
 /// The largest number of headers a [`Request`] carries.
 pub const MAX_HEADERS: usize = 3;
@@ -172,7 +172,9 @@ pub(crate) fn build_parts<'b>(
         required = required.saturating_add(*len);
     }
     let Some(mut rest) = buf.get_mut(..required) else {
-        return Err(Error::BufferTooSmall { required });
+        return Err(Error::BufferTooSmall {
+            required: Len::new(required),
+        });
     };
     let mut out: [&'b [u8]; 3] = [&[]; 3];
     for ((&part, &len), o) in PARTS.iter().zip(lens.iter()).zip(out.iter_mut()) {
@@ -308,7 +310,12 @@ mod tests {
             |_| {},
         )
         .unwrap_err();
-        assert_eq!(err, Error::BufferTooSmall { required: 20 });
+        assert_eq!(
+            err,
+            Error::BufferTooSmall {
+                required: crate::Len::new(20)
+            }
+        );
         assert_eq!(small, [7u8; 10]);
     }
 

@@ -25,7 +25,7 @@
 //! [`members_with_raw`] are closure-based front ends that decode nothing. `serde-json-core`
 //! is only a dev-dependency, where a test pins down the flaws above.
 
-use crate::error::{Capacity, Error, InvalidMessage};
+use crate::error::{Capacity, Error, InvalidMessage, Len};
 
 /// Decodes a JSON string body (the text between the quotes, escapes still in, as in
 /// `serde_json_core::str::EscapedStr`) into `out` and returns the decoded text.
@@ -39,7 +39,9 @@ use crate::error::{Capacity, Error, InvalidMessage};
 pub(crate) fn unescape<'b>(escaped: &str, out: &'b mut [u8]) -> Result<&'b str, Error> {
     let required = unescaped_len(escaped)?;
     let Some(dst) = out.get_mut(..required) else {
-        return Err(Error::BufferTooSmall { required });
+        return Err(Error::BufferTooSmall {
+            required: Len::new(required),
+        });
     };
     let mut st = StrScan::NEW;
     scan_str(escaped.as_bytes(), 0, false, dst, &mut st).ok_or(st.error)?;
@@ -81,7 +83,7 @@ pub(crate) fn decodes_to(escaped: &str, name: &str) -> bool {
 /// Anything else — negative, fractional or exponent numbers, strings with other characters
 /// (signs, spaces, escapes), booleans, objects — and values above `u64::MAX` are
 /// [`InvalidMessage::NumberOutOfRange`] naming `field`: no wrap, no truncation.
-pub(crate) fn lenient_u64(value: Value<'_>, field: &'static str) -> Result<u64, Error> {
+pub(crate) fn lenient_u64(value: Value<'_>, field: crate::Name) -> Result<u64, Error> {
     let digits = match value {
         Value::Number(n) | Value::String(n) => n,
         _ => return Err(InvalidMessage::NumberOutOfRange(field).into()),
@@ -229,7 +231,7 @@ impl<'b> Scratch<'b> {
     pub(crate) fn finish(self) -> Result<(), Error> {
         if self.short {
             Err(Error::BufferTooSmall {
-                required: self.required,
+                required: Len::new(self.required),
             })
         } else {
             Ok(())
@@ -408,7 +410,7 @@ fn visit_compact<'a>(
                 if depth > crate::MAX_JSON_DEPTH {
                     return Err(Error::CapacityExceeded {
                         what: Capacity::JsonDepth,
-                        limit: crate::MAX_JSON_DEPTH,
+                        limit: crate::error::limit(crate::MAX_JSON_DEPTH),
                     });
                 }
                 let object = c == b'{';
@@ -1000,7 +1002,7 @@ impl<'a> Scanner<'a> {
                 if depth + 1 > crate::MAX_JSON_DEPTH {
                     return Err(Error::CapacityExceeded {
                         what: Capacity::JsonDepth,
-                        limit: crate::MAX_JSON_DEPTH,
+                        limit: crate::error::limit(crate::MAX_JSON_DEPTH),
                     });
                 }
                 stack = (stack << 1) | u64::from(is_object);
@@ -1099,7 +1101,9 @@ mod tests {
         let mut buf = [0xEEu8; 4];
         assert_eq!(
             unescape(r"abc\/def", &mut buf),
-            Err(Error::BufferTooSmall { required: 7 })
+            Err(Error::BufferTooSmall {
+                required: crate::Len::new(7)
+            })
         );
         assert_eq!(buf, [0xEE; 4]);
         assert_eq!(unescaped_len(r"\ud83d\ude00").unwrap(), 4);
@@ -1116,11 +1120,11 @@ mod tests {
 
     #[test]
     fn s_tok_8_lenient_u64() {
-        let ok = |v| lenient_u64(v, "n");
+        let ok = |v| lenient_u64(v, crate::Name::ExpiresIn);
         assert_eq!(ok(Value::Number("3599")), Ok(3599));
         assert_eq!(ok(Value::String("3599")), Ok(3599));
         assert_eq!(ok(Value::Number("18446744073709551615")), Ok(u64::MAX));
-        let err = Err(InvalidMessage::NumberOutOfRange("n").into());
+        let err = Err(InvalidMessage::NumberOutOfRange(crate::Name::ExpiresIn).into());
         for v in [
             Value::String("3599x"),
             Value::String(""),
@@ -1335,7 +1339,7 @@ mod tests {
             assert_eq!(
                 s.finish(),
                 Err(Error::BufferTooSmall {
-                    required: 3 + 5 + 2
+                    required: crate::Len::new(3 + 5 + 2)
                 })
             );
         }
@@ -1516,7 +1520,7 @@ mod compact_tests {
             self.events.push(Event::Value(value, raw, text));
             if let Some(Event::Name(_, Some(n))) = self.events.iter().rev().nth(1) {
                 if self.seen.contains(n) {
-                    return Err(InvalidMessage::Duplicate("member").into());
+                    return Err(InvalidMessage::Duplicate(crate::Name::Member).into());
                 }
                 let n = n.clone();
                 self.seen.push(n);
@@ -1721,7 +1725,7 @@ mod compact_tests {
             (b"{\"a\":\xff}", InvalidMessage::NotUtf8.into()),
             (
                 b"{\"a\":1,\"a\":2}",
-                InvalidMessage::Duplicate("member").into(),
+                InvalidMessage::Duplicate(crate::Name::Member).into(),
             ),
             (b"{\"a\":1,}", InvalidMessage::BadJson.into()),
         ];
@@ -1737,7 +1741,12 @@ mod compact_tests {
             members: 0,
         };
         visit_compact(br#"{"a":"x\/y"}"#, &mut s, &mut rec).unwrap();
-        assert_eq!(s.finish(), Err(Error::BufferTooSmall { required: 3 }));
+        assert_eq!(
+            s.finish(),
+            Err(Error::BufferTooSmall {
+                required: crate::Len::new(3)
+            })
+        );
     }
 
     proptest! {

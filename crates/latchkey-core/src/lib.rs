@@ -122,8 +122,8 @@ mod json;
 
 pub use client::{Client, ClientSecret};
 pub use error::{
-    ApiMisuse, Capacity, CheckFailed, Error, ErrorKind, InvalidMessage, ServerError,
-    ServerMisbehaved,
+    ApiMisuse, Capacity, CheckFailed, Error, ErrorKind, HttpStatus, InvalidMessage, Len, Name,
+    ServerError, ServerMisbehaved,
 };
 pub use profile::Profile;
 
@@ -214,7 +214,7 @@ pub(crate) fn put(
     dst.clear();
     dst.push_str(s).map_err(|_| Error::CapacityExceeded {
         what,
-        limit: dst.capacity(),
+        limit: crate::error::limit(dst.capacity()),
     })
 }
 

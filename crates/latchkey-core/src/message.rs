@@ -43,7 +43,7 @@ use heapless::String;
 use crate::callback::AuthorizationCode;
 use crate::client::Client;
 use crate::encode::write_with;
-use crate::error::{ApiMisuse, Capacity, CheckFailed, Error, InvalidMessage};
+use crate::error::{ApiMisuse, Capacity, CheckFailed, Error, InvalidMessage, Len, Name};
 use crate::json::{self, Value};
 use crate::pkce::CodeChallenge;
 use crate::profile::is_loopback_authority;
@@ -72,7 +72,7 @@ impl TargetOrigin {
     /// - Any other shape (no scheme, userinfo, an empty or malformed host, a bad port) is
     ///   [`ApiMisuse::BadConfig`]`("target_origin")`.
     pub fn parse(origin: &str) -> Result<Self, Error> {
-        let bad = || Error::ApiMisuse(ApiMisuse::BadConfig("target_origin"));
+        let bad = || Error::ApiMisuse(ApiMisuse::BadConfig(Name::TargetOrigin));
         if origin == "*" {
             return Err(ApiMisuse::WildcardOrigin.into());
         }
@@ -106,7 +106,7 @@ impl TargetOrigin {
         let mut out = String::<MAX_URL_LEN>::new();
         let too_long = Error::CapacityExceeded {
             what: Capacity::Url,
-            limit: MAX_URL_LEN,
+            limit: crate::error::limit(MAX_URL_LEN),
         };
         out.push_str(scheme).map_err(|_| too_long)?;
         for c in host.chars() {
@@ -222,11 +222,11 @@ impl fmt::Debug for Redacted {
 /// - Errors, in the order they are checked: more than [`MAX_MESSAGE_LEN`] bytes →
 ///   [`Error::CapacityExceeded`] (`Capacity::Message`); not one JSON object →
 ///   [`InvalidMessage::BadJson`] (or `NotUtf8`, `BadJsonEscape`, `ControlCharacter`, a
-///   nesting `CapacityExceeded`); no `type` → `Missing("type")`; a `type` other than
+///   nesting `CapacityExceeded`); no `type` → `Missing(Name::Type)`; a `type` other than
 ///   `"CLIENT_OAUTH_CODE"` → [`InvalidMessage::WrongMessageType`] (the adapter ignores those,
-///   PM-4); no `payload` → `Missing("payload")`, not an object → `BadValue("payload")`; no
-///   `code` → `Missing("code")`, empty → `Empty("code")`, not a string →
-///   `BadValue("code")`; a `state` that is not a string → `BadValue("state")`; a NUL or control
+///   PM-4); no `payload` → `Missing(Name::Payload)`, not an object → `BadValue(Name::Payload)`; no
+///   `code` → `Missing(Name::Code)`, empty → `Empty(Name::Code)`, not a string →
+///   `BadValue(Name::Code)`; a `state` that is not a string → `BadValue(Name::State)`; a NUL or control
 ///   character in the decoded code or state → `ControlCharacter`.
 /// - `scratch` needs the decoded length of code + state; a [`MAX_MESSAGE_LEN`] buffer always
 ///   suffices. Too small is [`Error::BufferTooSmall`].
@@ -234,7 +234,7 @@ pub fn parse_code_reply<'b>(json: &[u8], scratch: &'b mut [u8]) -> Result<CodeRe
     if json.len() > MAX_MESSAGE_LEN {
         return Err(Error::CapacityExceeded {
             what: Capacity::Message,
-            limit: MAX_MESSAGE_LEN,
+            limit: crate::error::limit(MAX_MESSAGE_LEN),
         });
     }
     let mut ty = None;
@@ -242,46 +242,46 @@ pub fn parse_code_reply<'b>(json: &[u8], scratch: &'b mut [u8]) -> Result<CodeRe
     let mut top_state = None;
     json::members_with_raw(json, |k, v, raw| {
         if k.is("type") {
-            set_once(&mut ty, v, "type")
+            set_once(&mut ty, v, Name::Type)
         } else if k.is("payload") {
-            set_once(&mut payload, (v, raw), "payload")
+            set_once(&mut payload, (v, raw), Name::Payload)
         } else if k.is("state") {
-            set_once(&mut top_state, v, "state")
+            set_once(&mut top_state, v, Name::State)
         } else {
             Ok(())
         }
     })?;
 
     match ty {
-        None => return Err(InvalidMessage::Missing("type").into()),
+        None => return Err(InvalidMessage::Missing(Name::Type).into()),
         Some(Value::String(t)) if json::decodes_to(t, CODE_REPLY_TYPE) => {}
         Some(_) => return Err(InvalidMessage::WrongMessageType.into()),
     }
-    let (payload, raw) = payload.ok_or(InvalidMessage::Missing("payload"))?;
+    let (payload, raw) = payload.ok_or(InvalidMessage::Missing(Name::Payload))?;
     if payload != Value::Object {
-        return Err(InvalidMessage::BadValue("payload").into());
+        return Err(InvalidMessage::BadValue(Name::Payload).into());
     }
     let mut code = None;
     let mut state = None;
     json::members(raw, |k, v| {
         if k.is("code") {
-            set_once(&mut code, v, "code")
+            set_once(&mut code, v, Name::Code)
         } else if k.is("state") {
-            set_once(&mut state, v, "state")
+            set_once(&mut state, v, Name::State)
         } else {
             Ok(())
         }
     })?;
     let code = match code {
-        None => return Err(InvalidMessage::Missing("code").into()),
+        None => return Err(InvalidMessage::Missing(Name::Code).into()),
         Some(Value::String(c)) => c,
-        Some(_) => return Err(InvalidMessage::BadValue("code").into()),
+        Some(_) => return Err(InvalidMessage::BadValue(Name::Code).into()),
     };
     let state = match (state, top_state) {
-        (Some(_), Some(_)) => return Err(InvalidMessage::Duplicate("state").into()),
+        (Some(_), Some(_)) => return Err(InvalidMessage::Duplicate(Name::State).into()),
         (None, None) => None,
         (Some(Value::String(s)), None) | (None, Some(Value::String(s))) => Some(s),
-        _ => return Err(InvalidMessage::BadValue("state").into()),
+        _ => return Err(InvalidMessage::BadValue(Name::State).into()),
     };
 
     let code_len = json::unescaped_len(code)?;
@@ -290,11 +290,13 @@ pub fn parse_code_reply<'b>(json: &[u8], scratch: &'b mut [u8]) -> Result<CodeRe
         None => 0,
     };
     if code_len == 0 {
-        return Err(InvalidMessage::Empty("code").into());
+        return Err(InvalidMessage::Empty(Name::Code).into());
     }
     let required = code_len.saturating_add(state_len);
     if required > scratch.len() {
-        return Err(Error::BufferTooSmall { required });
+        return Err(Error::BufferTooSmall {
+            required: Len::new(required),
+        });
     }
     let (code_buf, state_buf) = scratch.split_at_mut(code_len);
     let code = no_controls(json::unescape(code, code_buf)?)?;
@@ -308,7 +310,7 @@ pub fn parse_code_reply<'b>(json: &[u8], scratch: &'b mut [u8]) -> Result<CodeRe
     })
 }
 
-fn set_once<T>(slot: &mut Option<T>, value: T, name: &'static str) -> Result<(), Error> {
+fn set_once<T>(slot: &mut Option<T>, value: T, name: Name) -> Result<(), Error> {
     if slot.replace(value).is_some() {
         return Err(InvalidMessage::Duplicate(name).into());
     }
@@ -411,7 +413,7 @@ mod tests {
         ] {
             assert_eq!(TargetOrigin::parse(input), wildcard, "{input}");
         }
-        let bad = Err(ApiMisuse::BadConfig("target_origin").into());
+        let bad = Err(ApiMisuse::BadConfig(Name::TargetOrigin).into());
         for input in [
             "",
             "null",
@@ -460,7 +462,7 @@ mod tests {
         let cases: &[(&str, Error)] = &[
             (
                 r#"{"payload":{"code":"c"}}"#,
-                InvalidMessage::Missing("type").into(),
+                InvalidMessage::Missing(Name::Type).into(),
             ),
             (
                 r#"{"type":"OTHER","payload":{"code":"c"}}"#,
@@ -472,27 +474,27 @@ mod tests {
             ),
             (
                 r#"{"type":"CLIENT_OAUTH_CODE"}"#,
-                InvalidMessage::Missing("payload").into(),
+                InvalidMessage::Missing(Name::Payload).into(),
             ),
             (
                 r#"{"type":"CLIENT_OAUTH_CODE","payload":"c"}"#,
-                InvalidMessage::BadValue("payload").into(),
+                InvalidMessage::BadValue(Name::Payload).into(),
             ),
             (
                 r#"{"type":"CLIENT_OAUTH_CODE","payload":{}}"#,
-                InvalidMessage::Missing("code").into(),
+                InvalidMessage::Missing(Name::Code).into(),
             ),
             (
                 r#"{"type":"CLIENT_OAUTH_CODE","payload":{"code":""}}"#,
-                InvalidMessage::Empty("code").into(),
+                InvalidMessage::Empty(Name::Code).into(),
             ),
             (
                 r#"{"type":"CLIENT_OAUTH_CODE","payload":{"code":null}}"#,
-                InvalidMessage::BadValue("code").into(),
+                InvalidMessage::BadValue(Name::Code).into(),
             ),
             (
                 r#"{"type":"CLIENT_OAUTH_CODE","payload":{"code":"c","state":7}}"#,
-                InvalidMessage::BadValue("state").into(),
+                InvalidMessage::BadValue(Name::State).into(),
             ),
             (
                 r#"{"type":"CLIENT_OAUTH_CODE","payload":{"code":"a\u0000"}}"#,
@@ -500,19 +502,19 @@ mod tests {
             ),
             (
                 r#"{"type":"CLIENT_OAUTH_CODE","payload":{"code":"a","code":"b"}}"#,
-                InvalidMessage::Duplicate("code").into(),
+                InvalidMessage::Duplicate(Name::Code).into(),
             ),
             (
                 r#"{"type":"CLIENT_OAUTH_CODE","payload":{"code":"a","\u0063ode":"b"}}"#,
-                InvalidMessage::Duplicate("code").into(),
+                InvalidMessage::Duplicate(Name::Code).into(),
             ),
             (
                 r#"{"type":"CLIENT_OAUTH_CODE","type":"CLIENT_OAUTH_CODE","payload":{"code":"a"}}"#,
-                InvalidMessage::Duplicate("type").into(),
+                InvalidMessage::Duplicate(Name::Type).into(),
             ),
             (
                 r#"{"type":"CLIENT_OAUTH_CODE","state":"x","payload":{"code":"a","state":"x"}}"#,
-                InvalidMessage::Duplicate("state").into(),
+                InvalidMessage::Duplicate(Name::State).into(),
             ),
             (r#"["CLIENT_OAUTH_CODE"]"#, InvalidMessage::BadJson.into()),
             (r#""CLIENT_OAUTH_CODE""#, InvalidMessage::BadJson.into()),
@@ -532,7 +534,7 @@ mod tests {
             parse(&huge).unwrap_err(),
             Error::CapacityExceeded {
                 what: Capacity::Message,
-                limit: MAX_MESSAGE_LEN
+                limit: MAX_MESSAGE_LEN as u16
             }
         );
     }
@@ -543,7 +545,9 @@ mod tests {
         let json = br#"{"type":"CLIENT_OAUTH_CODE","payload":{"code":"abc","state":"xy"}}"#;
         assert_eq!(
             parse_code_reply(json, &mut scratch).unwrap_err(),
-            Error::BufferTooSmall { required: 5 }
+            Error::BufferTooSmall {
+                required: crate::Len::new(5)
+            }
         );
     }
 

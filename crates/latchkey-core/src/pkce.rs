@@ -77,14 +77,14 @@ impl CodeVerifier {
     pub fn from_entropy(entropy: &[u8]) -> Result<Self, Error> {
         if entropy.len() < MIN_ENTROPY {
             return Err(ApiMisuse::NotEnoughEntropy {
-                required: MIN_ENTROPY,
+                required: MIN_ENTROPY as u8,
             }
             .into());
         }
         if entropy.len() > MAX_ENTROPY {
             return Err(Error::CapacityExceeded {
                 what: Capacity::Entropy,
-                limit: MAX_ENTROPY,
+                limit: crate::error::limit(MAX_ENTROPY),
             });
         }
         let mut tmp = [0u8; VERIFIER_MAX_LEN];
@@ -93,7 +93,7 @@ impl CodeVerifier {
         let Some(text) = crate::encode::base64url(entropy, &mut tmp) else {
             return Err(Error::CapacityExceeded {
                 what: Capacity::Entropy,
-                limit: MAX_ENTROPY,
+                limit: crate::error::limit(MAX_ENTROPY),
             });
         };
         let mut verifier = String::new();

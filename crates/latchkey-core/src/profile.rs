@@ -7,7 +7,7 @@ use heapless::String;
 #[cfg(feature = "kommo")]
 use heapless::Vec;
 
-use crate::error::{ApiMisuse, Capacity, CheckFailed, Error};
+use crate::error::{ApiMisuse, Capacity, CheckFailed, Error, Name};
 #[cfg(feature = "kommo")]
 use crate::{MAX_ALLOWLIST, MAX_HOST_LEN};
 use crate::{MAX_URL_LEN, Rule, copied, put};
@@ -147,7 +147,7 @@ fn check_endpoint(url: &[u8]) -> Result<(), Error> {
         banned: [b'\\', b'#'],
     };
     if auth.is_empty() || auth.contains(&b'@') || !clean.allows(url) {
-        return Err(ApiMisuse::BadConfig("endpoint URL").into());
+        return Err(ApiMisuse::BadConfig(Name::EndpointUrl).into());
     }
     Ok(())
 }
@@ -357,10 +357,10 @@ impl Profile {
     #[inline(never)]
     fn with_rfc_endpoint(mut self, slot: Slot, url: &str) -> Result<Self, Error> {
         let what = match slot {
-            Slot::Revocation => "revocation",
+            Slot::Revocation => Name::Revocation,
             #[cfg(feature = "device")]
-            Slot::DeviceAuthorization => "device authorization",
-            Slot::Issuer => "issuer",
+            Slot::DeviceAuthorization => Name::DeviceAuthorization,
+            Slot::Issuer => Name::Issuer,
         };
         let r = self.rfc_mut(what)?;
         let endpoint = match slot {
@@ -376,7 +376,7 @@ impl Profile {
 
     /// RFC 6749 only: how a confidential client authenticates.
     pub fn with_client_auth(mut self, auth: ClientAuth) -> Result<Self, Error> {
-        self.rfc_mut("client authentication")?.client_auth = auth;
+        self.rfc_mut(Name::ClientAuthentication)?.client_auth = auth;
         Ok(self)
     }
 
@@ -385,25 +385,25 @@ impl Profile {
     #[cfg(feature = "kommo")]
     pub fn with_referer_suffix(mut self, suffix: &str) -> Result<Self, Error> {
         let Self::Kommo(k) = &mut self else {
-            return Err(ApiMisuse::BadConfig("referer suffix (Kommo only)").into());
+            return Err(ApiMisuse::BadConfig(Name::RefererSuffixKommoOnly).into());
         };
         let Some(host) = suffix.strip_prefix('.') else {
-            return Err(ApiMisuse::BadConfig("referer suffix must start with '.'").into());
+            return Err(ApiMisuse::BadConfig(Name::RefererSuffixWithoutDot).into());
         };
         if crate::callback::validate_host(host).is_err() {
-            return Err(ApiMisuse::BadConfig("referer suffix").into());
+            return Err(ApiMisuse::BadConfig(Name::RefererSuffix).into());
         }
         let mut s =
             String::<MAX_HOST_LEN>::try_from(suffix).map_err(|_| Error::CapacityExceeded {
                 what: Capacity::Config,
-                limit: MAX_HOST_LEN,
+                limit: crate::error::limit(MAX_HOST_LEN),
             })?;
         s.make_ascii_lowercase();
         k.referer_allowlist
             .push(s)
             .map_err(|_| Error::CapacityExceeded {
                 what: Capacity::Allowlist,
-                limit: MAX_ALLOWLIST,
+                limit: crate::error::limit(MAX_ALLOWLIST),
             })?;
         Ok(self)
     }
@@ -412,7 +412,7 @@ impl Profile {
     #[cfg(feature = "kommo")]
     pub fn with_kommo_mode(mut self, mode: KommoMode) -> Result<Self, Error> {
         let Self::Kommo(k) = &mut self else {
-            return Err(ApiMisuse::BadConfig("mode (Kommo only)").into());
+            return Err(ApiMisuse::BadConfig(Name::ModeKommoOnly).into());
         };
         k.mode = mode;
         Ok(self)
@@ -422,7 +422,7 @@ impl Profile {
     #[cfg(feature = "kommo")]
     pub fn with_consent_url(mut self, url: &str) -> Result<Self, Error> {
         let Self::Kommo(k) = &mut self else {
-            return Err(ApiMisuse::BadConfig("consent URL (Kommo only)").into());
+            return Err(ApiMisuse::BadConfig(Name::ConsentUrlKommoOnly).into());
         };
         k.consent = Endpoint::parse(url)?;
         Ok(self)
@@ -432,7 +432,7 @@ impl Profile {
         not(any(feature = "crm", feature = "kommo")),
         allow(unused_variables, reason = "only other dialects are refused")
     )]
-    fn rfc_mut(&mut self, what: &'static str) -> Result<&mut Rfc6749, Error> {
+    fn rfc_mut(&mut self, what: Name) -> Result<&mut Rfc6749, Error> {
         match self {
             Self::Rfc6749(r) => Ok(r),
             #[cfg(any(feature = "crm", feature = "kommo"))]

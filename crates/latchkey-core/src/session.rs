@@ -16,7 +16,8 @@ use crate::callback::validate_referer;
 use crate::callback::{AuthorizationCode, Callback, KommoAccount, parse_callback};
 use crate::client::Client;
 use crate::error::{
-    ApiMisuse, Capacity, CheckFailed, Error, ErrorKind, ServerError, ServerMisbehaved,
+    ApiMisuse, Capacity, CheckFailed, Error, ErrorKind, HttpStatus, Name, ServerError,
+    ServerMisbehaved,
 };
 use crate::http::{Request, Response};
 #[cfg(feature = "crm")]
@@ -143,11 +144,11 @@ impl Config {
     pub fn with_extra_param(mut self, name: &str, value: &str) -> Result<Self, Error> {
         check_extra(&[(name, value)])?;
         if value.chars().any(char::is_control) {
-            return Err(ApiMisuse::BadConfig("extra parameter value").into());
+            return Err(ApiMisuse::BadConfig(Name::ExtraParameterValue).into());
         }
         let full = Error::CapacityExceeded {
             what: Capacity::ExtraParams,
-            limit: MAX_EXTRA_PARAMS,
+            limit: crate::error::limit(MAX_EXTRA_PARAMS),
         };
         if self.extra_params().count() >= MAX_EXTRA_PARAMS {
             return Err(full);
@@ -157,7 +158,7 @@ impl Config {
                 .push_str(part)
                 .map_err(|_| Error::CapacityExceeded {
                     what: Capacity::ExtraParams,
-                    limit: MAX_EXTRA_LEN,
+                    limit: crate::error::limit(MAX_EXTRA_LEN),
                 })?;
         }
         Ok(self)
@@ -769,10 +770,10 @@ impl<const A: usize, const R: usize> Session<A, R> {
         now: UnixTime,
     ) -> Result<(), Error> {
         if self.config.parent_origin.is_none() {
-            return Err(ApiMisuse::BadConfig("parent_origin").into());
+            return Err(ApiMisuse::BadConfig(Name::ParentOrigin).into());
         }
         if !matches!(self.config.profile, Profile::Crm(_)) {
-            return Err(ApiMisuse::BadConfig("iframe flow (CRM only)").into());
+            return Err(ApiMisuse::BadConfig(Name::IframeFlowCrmOnly).into());
         }
         self.start_auth(entropy, now, true)
     }
@@ -800,7 +801,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
         self.ready_to_start(false)?;
         match &self.config.profile {
             Profile::Rfc6749(r) if r.device_authorization.is_some() => {}
-            _ => return Err(ApiMisuse::NoEndpoint("device authorization").into()),
+            _ => return Err(ApiMisuse::NoEndpoint(Name::DeviceAuthorization).into()),
         }
         self.state = State::DeviceStart { sent_at: None };
         Ok(())
@@ -811,7 +812,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
         self.tick(now);
         self.ready_to_start(false)?;
         if !matches!(self.config.profile, Profile::Rfc6749(_)) {
-            return Err(ApiMisuse::NoEndpoint("client credentials").into());
+            return Err(ApiMisuse::NoEndpoint(Name::ClientCredentials).into());
         }
         if self.config.client.secret().is_none() {
             return Err(ApiMisuse::NoClientSecret.into());
@@ -834,10 +835,10 @@ impl<const A: usize, const R: usize> Session<A, R> {
     ) -> Result<(), Error> {
         self.tick(now);
         self.ready_to_start(false)?;
-        self.crm_confidential("password grant (CRM only)")?;
+        self.crm_confidential(Name::PasswordGrantCrmOnly)?;
         self.state = State::Password {
-            username: param(username, "username")?,
-            password: Secret(param(password, "password")?),
+            username: param(username, Name::Username)?,
+            password: Secret(param(password, Name::Password)?),
         };
         Ok(())
     }
@@ -846,7 +847,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
     /// follow, or [`Outcome::MfaRejected`] if the server refuses the code.
     #[cfg(feature = "password-grant")]
     pub fn submit_otp(&mut self, otp: &str, now: UnixTime) -> Result<(), Error> {
-        let otp = Secret(param(otp, "otp_code")?);
+        let otp = Secret(param(otp, Name::OtpCode)?);
         self.queue_mfa(MfaOp::Verify(otp), now)
     }
 
@@ -866,7 +867,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
     /// verify with `Session::submit_otp` to get tokens.
     #[cfg(feature = "password-grant")]
     pub fn bind_mfa(&mut self, kind: MfaType, otp: &str, now: UnixTime) -> Result<(), Error> {
-        let otp = Secret(param(otp, "otp_code")?);
+        let otp = Secret(param(otp, Name::OtpCode)?);
         self.queue_mfa(MfaOp::Bind(kind, otp), now)
     }
 
@@ -882,16 +883,16 @@ impl<const A: usize, const R: usize> Session<A, R> {
     pub fn forgot_password(&mut self, username: &str, now: UnixTime) -> Result<(), Error> {
         self.tick(now);
         self.ready_to_start(false)?;
-        self.crm_confidential("forgot password (CRM only)")?;
+        self.crm_confidential(Name::ForgotPasswordCrmOnly)?;
         self.state = State::Forget {
-            username: param(username, "username")?,
+            username: param(username, Name::Username)?,
             sent: false,
         };
         Ok(())
     }
 
     #[cfg(feature = "password-grant")]
-    fn crm_confidential(&self, what: &'static str) -> Result<(), Error> {
+    fn crm_confidential(&self, what: Name) -> Result<(), Error> {
         if !matches!(self.config.profile, Profile::Crm(_)) {
             return Err(ApiMisuse::NoEndpoint(what).into());
         }
@@ -1243,7 +1244,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
                         Ok(RevocationReply::Unavailable { .. }) => {
                             Err(Error::ServerError(ServerError {
                                 code: ErrorKind::TemporarilyUnavailable,
-                                status: response.status,
+                                status: HttpStatus::new(response.status),
                             }))
                         }
                         Ok(RevocationReply::Error(e)) => Err(e.to_error()),
@@ -1351,7 +1352,9 @@ impl<const A: usize, const R: usize> Session<A, R> {
                 if let State::MfaRequired { secret: slot, .. } = &mut self.state {
                     *slot = secret;
                 }
-                return Err(Error::BufferTooSmall { required: len });
+                return Err(Error::BufferTooSmall {
+                    required: crate::Len::new(len),
+                });
             }
             let out = &mut buf[..len];
             out.copy_from_slice(secret.as_ref().map_or(&[][..], |s| s.0.as_bytes()));
@@ -1381,7 +1384,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
                     let origin = cfg
                         .parent_origin
                         .as_ref()
-                        .ok_or(ApiMisuse::BadConfig("parent_origin"))?
+                        .ok_or(ApiMisuse::BadConfig(Name::ParentOrigin))?
                         .as_str();
                     let (obuf, rest) = split_copy(buf, origin)?;
                     let n = write_code_request(&cfg.client, &challenge, pending.state(), rest)
@@ -1462,7 +1465,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
                     // DEV-1: stop at expires_in.
                     let e = Error::ServerError(ServerError {
                         code: ErrorKind::ExpiredToken,
-                        status: 0,
+                        status: HttpStatus::new(0),
                     });
                     self.state = State::Failed(e);
                     return Err(e);
@@ -1679,8 +1682,12 @@ impl<const A: usize, const R: usize> Session<A, R> {
         // about whether the token was rotated: the same as no answer (LIFE-9), instead of
         // poisoning a session whose tokens are still good.
         match token::parse_token_response(response, scratch) {
-            Err(Error::ServerMisbehaved(ServerMisbehaved::UnexpectedStatus(500..)))
-            | Ok(TokenReply::Error(ErrorResponse { status: 500.., .. })) => {
+            Err(Error::ServerMisbehaved(ServerMisbehaved::UnexpectedStatus(s)))
+                if s.get() >= 500 =>
+            {
+                self.refresh_outcome_unknown(retried)
+            }
+            Ok(TokenReply::Error(ErrorResponse { status: 500.., .. })) => {
                 self.refresh_outcome_unknown(retried)
             }
             Ok(TokenReply::Error(e))
@@ -1698,7 +1705,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
                 // LIFE-3: the grant is over. Forget everything; no retry.
                 self.end_session(EndReason::RefreshRejected(ServerError {
                     code: e.code.kind(),
-                    status: e.status,
+                    status: HttpStatus::new(e.status),
                 }));
             }
             Ok(reply) => return Err(reply_error(reply)),
@@ -1730,7 +1737,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
             Some(MfaSent::Secret) => match token::parse_mfa_secret_response(response, scratch)? {
                 token::Reply::Success(s) => (
                     Outcome::MfaSecret(""),
-                    Some(Secret(param(s.secret(), "mfa_secret")?)),
+                    Some(Secret(param(s.secret(), Name::MfaSecret)?)),
                 ),
                 token::Reply::Error(e) => (Outcome::MfaRejected(e.to_error()), None),
             },
@@ -1964,7 +1971,9 @@ fn show_user_code<'b>(device: &Device, buf: &'b mut [u8]) -> Result<Action<'b>, 
 #[cfg(any(feature = "crm", feature = "device"))]
 fn split_copy<'b>(buf: &'b mut [u8], s: &str) -> Result<(&'b mut [u8], &'b mut [u8]), Error> {
     if buf.len() < s.len() {
-        return Err(Error::BufferTooSmall { required: s.len() });
+        return Err(Error::BufferTooSmall {
+            required: crate::Len::new(s.len()),
+        });
     }
     let (head, rest) = buf.split_at_mut(s.len());
     head.copy_from_slice(s.as_bytes());
@@ -1980,7 +1989,7 @@ fn utf8(b: &[u8]) -> &str {
 fn add_required(e: Error, extra: usize) -> Error {
     match e {
         Error::BufferTooSmall { required } => Error::BufferTooSmall {
-            required: required.saturating_add(extra),
+            required: crate::Len::new(required.get().saturating_add(extra)),
         },
         e => e,
     }
@@ -2012,11 +2021,14 @@ fn remember(slot: &mut String<MAX_DESCRIPTION_LEN>, description: Option<&str>) {
 
 #[cfg(any(feature = "device", feature = "password-grant"))]
 fn bounded<const N: usize>(s: &str, what: Capacity, limit: usize) -> Result<String<N>, Error> {
-    String::try_from(s).map_err(|_| Error::CapacityExceeded { what, limit })
+    String::try_from(s).map_err(|_| Error::CapacityExceeded {
+        what,
+        limit: crate::error::limit(limit),
+    })
 }
 
 #[cfg(feature = "password-grant")]
-fn param(s: &str, name: &'static str) -> Result<String<MAX_PARAM_LEN>, Error> {
+fn param(s: &str, name: Name) -> Result<String<MAX_PARAM_LEN>, Error> {
     if s.is_empty() {
         return Err(ApiMisuse::BadConfig(name).into());
     }

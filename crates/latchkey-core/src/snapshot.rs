@@ -27,7 +27,7 @@
 //! holds, and its storage must be protected accordingly (mode 0600, a keyring, …).
 
 use crate::encode::Writer;
-use crate::error::{CheckFailed, Error, InvalidMessage};
+use crate::error::{CheckFailed, Error, InvalidMessage, Len};
 use crate::profile::{Dialect, Profile};
 use crate::session::Config;
 
@@ -108,7 +108,7 @@ pub(crate) fn write(snap: &Snapshot<'_>, config: &Config, buf: &mut [u8]) -> Res
         if f.len() > usize::from(u16::MAX) {
             return Err(Error::CapacityExceeded {
                 what: crate::Capacity::Token,
-                limit: usize::from(u16::MAX),
+                limit: u16::MAX,
             });
         }
         required += 2 + f.len();
@@ -117,7 +117,9 @@ pub(crate) fn write(snap: &Snapshot<'_>, config: &Config, buf: &mut [u8]) -> Res
         .get_mut(..required)
         .and_then(|out| out.split_last_chunk_mut::<CHECK_LEN>())
     else {
-        return Err(Error::BufferTooSmall { required });
+        return Err(Error::BufferTooSmall {
+            required: Len::new(required),
+        });
     };
     let mut w = Writer::new(body);
     w.bytes(MAGIC);

@@ -25,7 +25,7 @@ use core::fmt;
 use heapless::String;
 use subtle::ConstantTimeEq as _;
 
-use crate::error::{ApiMisuse, Capacity, CheckFailed, Error, InvalidMessage};
+use crate::error::{ApiMisuse, Capacity, CheckFailed, Error, InvalidMessage, Name};
 use crate::pkce::{ChallengeMethod, CodeChallenge, CodeVerifier, MIN_ENTROPY};
 
 /// Fewest entropy bytes a state is made from: 128 bits (STATE-1).
@@ -39,6 +39,8 @@ pub const MAX_STATE_LEN: usize = 64;
 /// Entropy bytes [`PendingAuthorization::from_entropy`] uses: the first
 /// [`MIN_ENTROPY`] (32) for the verifier, the next [`STATE_ENTROPY`] (16) for the state.
 pub const AUTHORIZATION_ENTROPY: usize = MIN_ENTROPY + STATE_ENTROPY;
+// `ApiMisuse::NotEnoughEntropy` carries the entropy sizes in a byte.
+const _: () = assert!(AUTHORIZATION_ENTROPY <= u8::MAX as usize);
 
 /// The `state` of one authorization request: at least 128 bits of entropy, base64url
 /// without padding (16 bytes → 22 characters, up to 48 bytes → 64 characters).
@@ -64,13 +66,13 @@ impl StateToken {
     pub fn from_entropy(entropy: &[u8]) -> Result<Self, Error> {
         if entropy.len() < STATE_ENTROPY {
             return Err(ApiMisuse::NotEnoughEntropy {
-                required: STATE_ENTROPY,
+                required: STATE_ENTROPY as u8,
             }
             .into());
         }
         let too_long = Error::CapacityExceeded {
             what: Capacity::Entropy,
-            limit: MAX_STATE_ENTROPY,
+            limit: crate::error::limit(MAX_STATE_ENTROPY),
         };
         if entropy.len() > MAX_STATE_ENTROPY {
             return Err(too_long);
@@ -90,7 +92,7 @@ impl StateToken {
     /// [`MIN_STATE_LEN`]..=[`MAX_STATE_LEN`] characters of the base64url alphabet, else
     /// [`InvalidMessage::BadValue`]`("state")`.
     pub fn parse(s: &str) -> Result<Self, Error> {
-        let bad = || Error::InvalidMessage(InvalidMessage::BadValue("state"));
+        let bad = || Error::InvalidMessage(InvalidMessage::BadValue(Name::State));
         if !(MIN_STATE_LEN..=MAX_STATE_LEN).contains(&s.len())
             || !s
                 .bytes()
@@ -225,7 +227,7 @@ impl PendingAuthorization {
     /// not used (the layout is fixed, so this changes no output length).
     pub fn from_entropy(entropy: &[u8]) -> Result<Self, Error> {
         let not_enough = ApiMisuse::NotEnoughEntropy {
-            required: AUTHORIZATION_ENTROPY,
+            required: AUTHORIZATION_ENTROPY as u8,
         };
         let (v, rest) = entropy.split_at_checked(MIN_ENTROPY).ok_or(not_enough)?;
         let s = rest.get(..STATE_ENTROPY).ok_or(not_enough)?;
@@ -246,7 +248,7 @@ impl PendingAuthorization {
         let result = match getrandom::fill(&mut entropy) {
             Ok(()) => Self::from_entropy(&entropy),
             Err(_) => Err(ApiMisuse::NotEnoughEntropy {
-                required: AUTHORIZATION_ENTROPY,
+                required: AUTHORIZATION_ENTROPY as u8,
             }
             .into()),
         };

@@ -65,7 +65,8 @@ use crate::encode::{Writer, is_unreserved};
 #[cfg(feature = "kommo")]
 use crate::error::CheckFailed;
 use crate::error::{
-    ApiMisuse, Capacity, Error, ErrorKind, InvalidMessage, ServerError, ServerMisbehaved,
+    ApiMisuse, Capacity, Error, ErrorKind, HttpStatus, InvalidMessage, ServerError,
+    ServerMisbehaved,
 };
 use crate::http::{self, Method, Part, Request, Response};
 use crate::json::{self, Name, Scratch, Text, Value};
@@ -89,7 +90,7 @@ pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_cod
 // ---------------------------------------------------------------------------------------
 
 macro_rules! secret_string {
-    ($(#[$doc:meta])* $name:ident, $field:literal, $cap:ident) => {
+    ($(#[$doc:meta])* $name:ident, $field:expr, $cap:ident) => {
         $(#[$doc])*
         ///
         /// `Debug` prints
@@ -151,7 +152,7 @@ secret_string!(
     ///
     /// Access tokens are used many times until they expire, so this one is `Clone`.
     AccessToken,
-    "access_token",
+    crate::Name::AccessToken,
     DEFAULT_TOKEN_CAP
 );
 
@@ -171,7 +172,7 @@ secret_string!(
     /// let _copy = t.clone();
     /// ```
     RefreshToken,
-    "refresh_token",
+    crate::Name::RefreshToken,
     DEFAULT_TOKEN_CAP
 );
 
@@ -185,7 +186,7 @@ impl<const N: usize> AccessToken<N> {
     /// Replaces the text in place, checked as [`AccessToken::new`] checks it (no token value
     /// is built and moved through a `Result`); on an error the token is unchanged.
     pub(crate) fn set(&mut self, s: &str) -> Result<(), Error> {
-        set_secret(self.0.as_mut_view(), s, "access_token")
+        set_secret(self.0.as_mut_view(), s, crate::Name::AccessToken)
     }
 }
 
@@ -199,7 +200,7 @@ impl<const N: usize> RefreshToken<N> {
     /// Replaces the text in place, checked as [`RefreshToken::new`] checks it; on an error
     /// the token is unchanged.
     pub(crate) fn set(&mut self, s: &str) -> Result<(), Error> {
-        set_secret(self.0.as_mut_view(), s, "refresh_token")
+        set_secret(self.0.as_mut_view(), s, crate::Name::RefreshToken)
     }
 }
 
@@ -208,7 +209,7 @@ impl<const N: usize> RefreshToken<N> {
 fn set_secret(
     dst: &mut heapless::string::StringView,
     s: &str,
-    field: &'static str,
+    field: crate::Name,
 ) -> Result<(), Error> {
     check_secret(s, field, true, dst.capacity())?;
     #[cfg(feature = "zeroize")]
@@ -224,7 +225,7 @@ secret_string!(
     /// owned, at most `N` bytes. A secret (CRM-2): not `Clone`; drop it when the MFA step
     /// ends.
     MfaToken,
-    "mfa_token",
+    crate::Name::MfaToken,
     DEFAULT_CODE_CAP
 );
 
@@ -233,7 +234,7 @@ secret_string!(
     /// An RFC 8628 `device_code`, owned, at most `N` bytes. Polled with
     /// [`TokenRequest::device_token`] until the user approves; not `Clone`.
     DeviceCode,
-    "device_code",
+    crate::Name::DeviceCode,
     DEFAULT_CODE_CAP
 );
 
@@ -243,7 +244,7 @@ secret_string!(
 #[inline(never)]
 fn check_secret(
     s: &str,
-    field: &'static str,
+    field: crate::Name,
     check_controls: bool,
     cap: usize,
 ) -> Result<(), Error> {
@@ -256,7 +257,7 @@ fn check_secret(
     if s.len() > cap {
         return Err(Error::CapacityExceeded {
             what: Capacity::Token,
-            limit: cap,
+            limit: crate::error::limit(cap),
         });
     }
     Ok(())
@@ -330,7 +331,7 @@ impl<'a> TokenRequest<'a> {
     /// (REF-3). Kommo always needs a client secret ([`ApiMisuse::NoClientSecret`]).
     pub fn new(profile: &'a Profile, client: &'a Client) -> Result<Self, Error> {
         if is_kommo(profile) {
-            return Err(ApiMisuse::NoEndpoint("Kommo token (needs a KommoAccount)").into());
+            return Err(ApiMisuse::NoEndpoint(crate::Name::KommoTokenWithoutAccount).into());
         }
         Ok(Self {
             profile,
@@ -353,7 +354,7 @@ impl<'a> TokenRequest<'a> {
         account: &'a KommoAccount,
     ) -> Result<Self, Error> {
         let Profile::Kommo(kommo) = profile else {
-            return Err(ApiMisuse::BadConfig("Kommo account with a non-Kommo profile").into());
+            return Err(ApiMisuse::BadConfig(crate::Name::KommoAccountWithoutKommo).into());
         };
         if client.secret().is_none() {
             return Err(ApiMisuse::NoClientSecret.into());
@@ -483,14 +484,14 @@ impl<'a> TokenRequest<'a> {
                 let url = p
                     .revocation
                     .as_ref()
-                    .ok_or(ApiMisuse::NoEndpoint("revocation"))?;
+                    .ok_or(ApiMisuse::NoEndpoint(crate::Name::Revocation))?;
                 (Url::plain(url.as_str()), REVOKE)
             }
             #[cfg(feature = "crm")]
             Profile::Crm(c) => (Url::path(c.api.base(), "/oauth/revoke"), REVOKE_CRM),
             #[cfg(feature = "kommo")]
             Profile::Kommo(_) => {
-                return Err(ApiMisuse::NoEndpoint("revocation (Kommo has none)").into());
+                return Err(ApiMisuse::NoEndpoint(crate::Name::RevocationNotKommo).into());
             }
         };
         self.send(buf, url, params, [refresh, "", ""], false)
@@ -500,10 +501,9 @@ impl<'a> TokenRequest<'a> {
     /// client's `scope` if any. RFC 6749 profiles only ([`ApiMisuse::NoEndpoint`] otherwise);
     /// needs a client secret ([`ApiMisuse::NoClientSecret`]).
     pub fn client_credentials<'b>(&self, buf: &'b mut [u8]) -> Result<Request<'b>, Error> {
-        let p = self
-            .profile
-            .rfc()
-            .ok_or(ApiMisuse::NoEndpoint("client credentials (RFC 6749 only)"))?;
+        let p = self.profile.rfc().ok_or(ApiMisuse::NoEndpoint(
+            crate::Name::ClientCredentialsRfc6749Only,
+        ))?;
         if self.client.secret().is_none() {
             return Err(ApiMisuse::NoClientSecret.into());
         }
@@ -522,12 +522,12 @@ impl<'a> TokenRequest<'a> {
     #[cfg(feature = "device")]
     pub fn device_authorization<'b>(&self, buf: &'b mut [u8]) -> Result<Request<'b>, Error> {
         let p = self.profile.rfc().ok_or(ApiMisuse::NoEndpoint(
-            "device authorization (RFC 6749 only)",
+            crate::Name::DeviceAuthorizationRfc6749Only,
         ))?;
         let url = p
             .device_authorization
             .as_ref()
-            .ok_or(ApiMisuse::NoEndpoint("device authorization"))?;
+            .ok_or(ApiMisuse::NoEndpoint(crate::Name::DeviceAuthorization))?;
         // The client identifies itself first, as in RFC 8628 §3.1's example.
         self.send(
             buf,
@@ -555,7 +555,7 @@ impl<'a> TokenRequest<'a> {
     #[cfg(feature = "device")]
     fn device_token_with<'b>(&self, code: &str, buf: &'b mut [u8]) -> Result<Request<'b>, Error> {
         if !matches!(self.profile, Profile::Rfc6749(_)) {
-            return Err(ApiMisuse::NoEndpoint("device grant (RFC 6749 only)").into());
+            return Err(ApiMisuse::NoEndpoint(crate::Name::DeviceGrantRfc6749Only).into());
         }
         self.token_grant(buf, DEVICE_TOKEN, [code, "", ""])
     }
@@ -577,7 +577,7 @@ impl<'a> TokenRequest<'a> {
             // Unreachable through the constructors: `kommo` always sets the account.
             #[cfg(feature = "kommo")]
             (Profile::Kommo(_), None) => {
-                return Err(ApiMisuse::NoEndpoint("Kommo token (needs a KommoAccount)").into());
+                return Err(ApiMisuse::NoEndpoint(crate::Name::KommoTokenWithoutAccount).into());
             }
         };
         self.send(buf, url, params, args, self.account.is_some())
@@ -752,7 +752,7 @@ impl TokenRequest<'_> {
         args: [&str; 3],
     ) -> Result<Request<'b>, Error> {
         let Profile::Crm(c) = self.profile else {
-            return Err(ApiMisuse::NoEndpoint("password grant and MFA (CRM only)").into());
+            return Err(ApiMisuse::NoEndpoint(crate::Name::PasswordGrantAndMfaCrmOnly).into());
         };
         if self.client.secret().is_none() {
             return Err(ApiMisuse::NoClientSecret.into());
@@ -1036,7 +1036,7 @@ impl<'b> TokenReply<'b> {
             Self::Token(t) => Ok(t),
             Self::MfaRequired(m) => Err(Error::ServerError(ServerError {
                 code: m.code.map_or(ErrorKind::InvalidGrant, |c| c.kind()),
-                status: m.status,
+                status: HttpStatus::new(m.status),
             })),
             Self::Error(e) => Err(e.to_error()),
         }
@@ -1193,7 +1193,7 @@ impl ErrorResponse<'_> {
     pub fn to_error(&self) -> Error {
         Error::ServerError(ServerError {
             code: self.code.kind(),
-            status: self.status,
+            status: HttpStatus::new(self.status),
         })
     }
 }
@@ -1416,10 +1416,10 @@ pub fn parse_token_response<'b>(
                 description,
                 status: resp.status,
             })),
-            None => Err(ServerMisbehaved::MissingField("access_token").into()),
+            None => Err(ServerMisbehaved::MissingField(crate::Name::AccessToken).into()),
         };
     };
-    let token_type = token_type.ok_or(ServerMisbehaved::MissingField("token_type"))?;
+    let token_type = token_type.ok_or(ServerMisbehaved::MissingField(crate::Name::TokenType))?;
     Ok(TokenReply::Token(TokenResponse {
         access_token,
         token_type,
@@ -1459,7 +1459,7 @@ pub fn parse_device_authorization_response<'b>(
         verification_uri,
         verification_uri_complete,
     ] = t;
-    let missing = |f: F| ServerMisbehaved::MissingField(f.name());
+    let missing = |f: F| ServerMisbehaved::MissingField(f.id());
     Ok(Reply::Success(DeviceAuthorizationResponse {
         device_code: device_code.ok_or(missing(F::DeviceCode))?,
         user_code: user_code.ok_or(missing(F::UserCode))?,
@@ -1483,7 +1483,7 @@ pub fn parse_mfa_secret_response<'b>(
     let mut t = [None];
     success_reply(resp, scratch, MFA_SECRET_TEXT, &mut t, &[], &mut [])?;
     Ok(Reply::Success(MfaSecretResponse {
-        mfa_secret: t[0].ok_or(ServerMisbehaved::MissingField("mfa_secret"))?,
+        mfa_secret: t[0].ok_or(ServerMisbehaved::MissingField(crate::Name::MfaSecret))?,
     }))
 }
 
@@ -1554,7 +1554,7 @@ fn success_reply<'b>(
     n: &mut [Option<u64>],
 ) -> Result<(), Error> {
     if resp.status != 200 {
-        return Err(ServerMisbehaved::UnexpectedStatus(resp.status).into());
+        return Err(ServerMisbehaved::UnexpectedStatus(HttpStatus::new(resp.status)).into());
     }
     let mut s = Scratch::new(scratch);
     let mut fields = Fields::new(texts);
@@ -1580,7 +1580,7 @@ fn error_reply<'b>(
     want: &[F],
 ) -> Result<(ErrorResponse<'b>, Option<&'b str>), Error> {
     let status = resp.status;
-    let unexpected = ServerMisbehaved::UnexpectedStatus(status).into();
+    let unexpected = ServerMisbehaved::UnexpectedStatus(HttpStatus::new(status)).into();
     if !(400..600).contains(&status) {
         return Err(unexpected);
     }
@@ -1692,9 +1692,34 @@ const NAMES: [&str; FIELD_COUNT] = [
     "interval",
 ];
 
+/// [`NAMES`] as errors name them.
+const IDS: [crate::Name; FIELD_COUNT] = [
+    crate::Name::AccessToken,
+    crate::Name::TokenType,
+    crate::Name::ExpiresIn,
+    crate::Name::RefreshToken,
+    crate::Name::Scope,
+    crate::Name::Error,
+    crate::Name::ErrorDescription,
+    crate::Name::ErrorUri,
+    crate::Name::MfaToken,
+    crate::Name::MfaSecret,
+    crate::Name::DeviceCode,
+    crate::Name::UserCode,
+    crate::Name::VerificationUri,
+    crate::Name::VerificationUriComplete,
+    crate::Name::Interval,
+];
+
 impl F {
+    #[cfg(all(test, feature = "crm", feature = "kommo", feature = "device"))]
     fn name(self) -> &'static str {
         NAMES[self as usize]
+    }
+
+    /// The member as errors name it.
+    fn id(self) -> crate::Name {
+        IDS[self as usize]
     }
 
     /// The member a decoded name stands for (a table scan: smaller than a `match`).
@@ -1746,7 +1771,7 @@ impl<'b> json::Visit<'b> for Fields<'b> {
         if let Some(f) = self.current.take() {
             let slot = &mut self.slots[f as usize];
             if slot.is_some() {
-                return Err(InvalidMessage::Duplicate(f.name()).into());
+                return Err(InvalidMessage::Duplicate(f.id()).into());
             }
             *slot = Some(Member { value, text });
         }
@@ -1789,7 +1814,7 @@ impl<'b> Fields<'b> {
                     .bytes()
                     .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
             {
-                return Err(InvalidMessage::BadValue("error").into());
+                return Err(InvalidMessage::BadValue(crate::Name::Error).into());
             }
         }
         Ok(())
@@ -1825,7 +1850,7 @@ impl<'b> Fields<'b> {
                 if token && t.len > MAX_TOKEN_LEN {
                     Err(Error::CapacityExceeded {
                         what: Capacity::Token,
-                        limit: MAX_TOKEN_LEN,
+                        limit: crate::error::limit(MAX_TOKEN_LEN),
                     })
                 } else if t.control {
                     Err(InvalidMessage::ControlCharacter.into())
@@ -1835,14 +1860,14 @@ impl<'b> Fields<'b> {
             }
             // A string not asked for when collecting is a bug here, not the server's; it
             // cannot be decoded any more, so it is refused rather than handed out raw.
-            Some(_) => Err(InvalidMessage::BadValue(f.name()).into()),
+            Some(_) => Err(InvalidMessage::BadValue(f.id()).into()),
         }
     }
 
     fn number(&self, f: F) -> Result<Option<u64>, Error> {
         match self.get(f) {
             None | Some(Value::Null) => Ok(None),
-            Some(v) => json::lenient_u64(v, f.name()).map(Some),
+            Some(v) => json::lenient_u64(v, f.id()).map(Some),
         }
     }
 }
@@ -1878,6 +1903,7 @@ mod tests {
             assert_eq!(*f as usize, i, "{f:?}");
             assert_eq!(F::from_name(f.name()), Some(*f));
             assert!(f.name().len() <= json::NAME_CAP, "{f:?}");
+            assert_eq!(f.id().as_str(), f.name(), "{f:?}");
         }
         assert_eq!(F::from_name("access_tokens"), None);
     }
@@ -1915,7 +1941,7 @@ mod tests {
         let f = fields(r#"{"scope":"a\/b"}"#).unwrap();
         assert_eq!(
             f.text(F::Scope),
-            Err(InvalidMessage::BadValue("scope").into())
+            Err(InvalidMessage::BadValue(crate::Name::Scope).into())
         );
     }
 
@@ -1943,11 +1969,11 @@ mod tests {
     fn s_tok_8_duplicates_detected_after_unescaping_names() {
         assert_eq!(
             fields(r#"{"mfa_token":"a","mfa\u005Ftoken":"b"}"#).err(),
-            Some(InvalidMessage::Duplicate("mfa_token").into())
+            Some(InvalidMessage::Duplicate(crate::Name::MfaToken).into())
         );
         assert_eq!(
             fields(r#"{"interval":1,"interval":null}"#).err(),
-            Some(InvalidMessage::Duplicate("interval").into())
+            Some(InvalidMessage::Duplicate(crate::Name::Interval).into())
         );
         let f = fields(r#"{"device\u005fcode":"d","other":[{"device_code":1}]}"#).unwrap();
         assert_eq!(f.get(F::DeviceCode), Some(Value::String("d")));
@@ -1966,7 +1992,12 @@ mod tests {
         assert!(core::ptr::eq(access.as_ptr(), &body.as_bytes()[17]));
         assert_eq!(f.text(F::Scope).unwrap(), Some("a/b"));
         assert_eq!(f.text(F::ErrorUri).unwrap(), Some(""));
-        assert_eq!(s.finish(), Err(Error::BufferTooSmall { required: 3 + 2 }));
+        assert_eq!(
+            s.finish(),
+            Err(Error::BufferTooSmall {
+                required: crate::Len::new(3 + 2)
+            })
+        );
     }
 
     /// The longest id and secret, every byte escaped (the most a `Basic` value holds),

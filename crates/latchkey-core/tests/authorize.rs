@@ -8,7 +8,7 @@ use latchkey_core::encode::form_decode;
 use latchkey_core::pkce::{CodeChallenge, CodeVerifier};
 use latchkey_core::profile::KommoMode;
 use latchkey_core::state::StateToken;
-use latchkey_core::{ApiMisuse, Capacity, Client, Error, MAX_EXTRA_PARAMS, Profile};
+use latchkey_core::{ApiMisuse, Capacity, Client, Error, Len, MAX_EXTRA_PARAMS, Name, Profile};
 
 const APP_B_ENTROPY: [u8; 32] = [
     116, 24, 223, 180, 151, 153, 224, 37, 79, 250, 96, 125, 216, 173, 187, 186, 22, 212, 37, 77,
@@ -188,7 +188,7 @@ fn extra_parameters_follow_the_protocol_ones() {
 
 #[test]
 fn extra_parameter_names_checked() {
-    let bad_name = Error::ApiMisuse(ApiMisuse::BadConfig("extra parameter name"));
+    let bad_name = Error::ApiMisuse(ApiMisuse::BadConfig(Name::ExtraParameterName));
     for name in RESERVED_PARAMS {
         assert_eq!(
             url(&rfc(), &client(), &[(name, "x")]),
@@ -224,7 +224,7 @@ fn extra_parameter_names_checked() {
         url(&rfc(), &client(), &many),
         Err(Error::CapacityExceeded {
             what: Capacity::ExtraParams,
-            limit: MAX_EXTRA_PARAMS
+            limit: MAX_EXTRA_PARAMS as u16
         })
     );
     assert!(url(&rfc(), &client(), &many[..MAX_EXTRA_PARAMS]).is_ok());
@@ -246,7 +246,9 @@ fn buffer_too_small_is_exact_and_writes_nothing() {
         let mut small = vec![0xEEu8; n - 1];
         assert_eq!(
             req.write_url(&mut small),
-            Err(Error::BufferTooSmall { required: n })
+            Err(Error::BufferTooSmall {
+                required: Len::new(n)
+            })
         );
         assert!(small.iter().all(|&b| b == 0xEE));
         let mut exact = vec![0u8; n];

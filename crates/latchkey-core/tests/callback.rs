@@ -7,8 +7,8 @@ use latchkey_core::callback::{Callback, parse_callback, validate_referer};
 use latchkey_core::encode::form_encode;
 use latchkey_core::state::StateToken;
 use latchkey_core::{
-    Capacity, CheckFailed, Error, ErrorKind, InvalidMessage, MAX_CALLBACK_LEN, MAX_PARAM_LEN,
-    Profile, ServerError,
+    Capacity, CheckFailed, Error, ErrorKind, HttpStatus, InvalidMessage, Len, MAX_CALLBACK_LEN,
+    MAX_PARAM_LEN, Name, Profile, ServerError,
 };
 
 /// The state of the RFC 9207 §2.1 example.
@@ -143,20 +143,20 @@ fn unknown_parameters_are_ignored() {
 fn missing_and_empty_code_or_error() {
     assert_eq!(
         parse_err(b"state=s"),
-        InvalidMessage::Missing("code").into()
+        InvalidMessage::Missing(Name::Code).into()
     );
-    assert_eq!(parse_err(b""), InvalidMessage::Missing("code").into());
+    assert_eq!(parse_err(b""), InvalidMessage::Missing(Name::Code).into());
     assert_eq!(
         parse_err(b"code=&state=s"),
-        InvalidMessage::Empty("code").into()
+        InvalidMessage::Empty(Name::Code).into()
     );
     assert_eq!(
         parse_err(b"code&state=s"),
-        InvalidMessage::Empty("code").into()
+        InvalidMessage::Empty(Name::Code).into()
     );
     assert_eq!(
         parse_err(b"error=&state=s"),
-        InvalidMessage::Empty("error").into()
+        InvalidMessage::Empty(Name::Error).into()
     );
 }
 
@@ -171,7 +171,9 @@ fn scratch_too_small_reports_a_sufficient_size() {
     let mut small = [0u8; 8];
     assert_eq!(
         parse_callback(q, &mut small),
-        Err(Error::BufferTooSmall { required: q.len() })
+        Err(Error::BufferTooSmall {
+            required: Len::new(q.len())
+        })
     );
     let mut exact = vec![0u8; q.len()];
     let cb = parse_callback(q, &mut exact).unwrap();
@@ -180,7 +182,9 @@ fn scratch_too_small_reports_a_sufficient_size() {
     let url = b"https://a.example/cb?code=ab%2Fcdef&state=01%2F2345";
     assert_eq!(
         parse_callback(url, &mut small),
-        Err(Error::BufferTooSmall { required: q.len() })
+        Err(Error::BufferTooSmall {
+            required: Len::new(q.len())
+        })
     );
 }
 
@@ -189,22 +193,25 @@ fn scratch_too_small_reports_a_sufficient_size() {
 #[test]
 fn s_cb_1_duplicate_parameters() {
     for (q, name) in [
-        ("code=a&code=b&state=s", "code"),
-        ("code=a&state=s&state=s", "state"),
-        ("code=a&state=s&iss=x&iss=x", "iss"),
-        ("error=a&error=b&state=s", "error"),
+        ("code=a&code=b&state=s", Name::Code),
+        ("code=a&state=s&state=s", Name::State),
+        ("code=a&state=s&iss=x&iss=x", Name::Iss),
+        ("error=a&error=b&state=s", Name::Error),
         (
             "code=a&state=s&referer=a.kommo.com&referer=b.kommo.com",
-            "referer",
+            Name::Referer,
         ),
-        ("code=a&%63ode=b&state=s", "code"),
-        ("code=a&state=s&st%61te=t", "state"),
+        ("code=a&%63ode=b&state=s", Name::Code),
+        ("code=a&state=s&st%61te=t", Name::State),
         (
             "code=a&state=s&error_description=x&error_description=y",
-            "error_description",
+            Name::ErrorDescription,
         ),
-        ("code=a&state=s&from_widget=1&from_widget=1", "from_widget"),
-        ("code=a&state=s&client_id=1&client_id=1", "client_id"),
+        (
+            "code=a&state=s&from_widget=1&from_widget=1",
+            Name::FromWidget,
+        ),
+        ("code=a&state=s&client_id=1&client_id=1", Name::ClientId),
     ] {
         assert_eq!(
             parse_err(q.as_bytes()),
@@ -215,7 +222,7 @@ fn s_cb_1_duplicate_parameters() {
     // An empty duplicate is still a duplicate.
     assert_eq!(
         parse_err(b"code=a&state=&state=s"),
-        InvalidMessage::Duplicate("state").into()
+        InvalidMessage::Duplicate(Name::State).into()
     );
 }
 
@@ -323,14 +330,14 @@ fn s_cb_4_oversize_query_rejected() {
         parse_err(&q),
         Error::CapacityExceeded {
             what: Capacity::Callback,
-            limit: MAX_CALLBACK_LEN
+            limit: MAX_CALLBACK_LEN as u16
         }
     );
     // One value longer than MAX_PARAM_LEN once decoded.
     let long = "a".repeat(MAX_PARAM_LEN + 1);
     let too_long = Error::CapacityExceeded {
         what: Capacity::Parameter,
-        limit: MAX_PARAM_LEN,
+        limit: MAX_PARAM_LEN as u16,
     };
     assert_eq!(
         parse_err(format!("code={long}&state=s").as_bytes()),
@@ -349,7 +356,12 @@ fn s_cb_4_oversize_query_rejected() {
 
 #[test]
 fn s_cb_6_implicit_and_hybrid_leftovers_rejected() {
-    for name in ["access_token", "id_token", "token_type", "response"] {
+    for name in [
+        Name::AccessToken,
+        Name::IdToken,
+        Name::TokenType,
+        Name::Response,
+    ] {
         let q = code_query(&format!("&{name}=x"));
         assert_eq!(
             parse_err(&q),
@@ -357,7 +369,7 @@ fn s_cb_6_implicit_and_hybrid_leftovers_rejected() {
             "{name}"
         );
         // Also when escaped or empty.
-        let escaped: String = name.bytes().map(|b| format!("%{b:02X}")).collect();
+        let escaped: String = name.as_str().bytes().map(|b| format!("%{b:02X}")).collect();
         let q = code_query(&format!("&{escaped}"));
         assert_eq!(
             parse_err(&q),
@@ -386,7 +398,7 @@ fn s_state_2_missing_empty_duplicate_mismatch() {
     let dup = format!("code=abc&state={RFC9207_STATE}&state={RFC9207_STATE}");
     assert_eq!(
         parse_err(dup.as_bytes()),
-        InvalidMessage::Duplicate("state").into()
+        InvalidMessage::Duplicate(Name::State).into()
     );
     // One character off, a prefix, a longer value, another case.
     let mut off = RFC9207_STATE.to_owned().into_bytes();
@@ -431,7 +443,7 @@ fn s_state_3_error_with_wrong_state_is_csrf_not_denial() {
         good.verify(&our_state(), &p),
         Err(Error::ServerError(ServerError {
             code: ErrorKind::AccessDenied,
-            status: 0
+            status: HttpStatus::new(0)
         }))
     );
     let Callback::Error(e) = &good else { panic!() };
@@ -443,7 +455,7 @@ fn s_state_3_error_with_wrong_state_is_csrf_not_denial() {
         odd.verify(&our_state(), &p),
         Err(Error::ServerError(ServerError {
             code: ErrorKind::Other,
-            status: 0
+            status: HttpStatus::new(0)
         }))
     );
 }
@@ -466,7 +478,7 @@ fn s_state_5_widget_install_not_accepted_as_browser_callback() {
     let with_state = parse(&code_query("&referer=example.kommo.com&from_widget=1")).unwrap();
     assert_eq!(
         with_state.verify(&our_state(), &kommo),
-        Err(InvalidMessage::Unexpected("from_widget").into())
+        Err(InvalidMessage::Unexpected(Name::FromWidget).into())
     );
     // The server-side install handler has its own entry point, which still checks REF-1/2.
     let v = install.verify_widget_install(&kommo).unwrap();
@@ -479,7 +491,7 @@ fn s_state_5_widget_install_not_accepted_as_browser_callback() {
     let browser = parse(b"code=def&referer=example.kommo.com").unwrap();
     assert_eq!(
         browser.verify_widget_install(&kommo),
-        Err(InvalidMessage::Missing("from_widget").into())
+        Err(InvalidMessage::Missing(Name::FromWidget).into())
     );
     assert!(install.verify_widget_install(&rfc_profile()).is_err());
 }
@@ -558,7 +570,7 @@ fn s_ref_1_hostile_referer_in_callback_gives_no_account() {
     let no_referer = parse(&code_query("")).unwrap();
     assert_eq!(
         no_referer.verify(&our_state(), &kommo),
-        Err(InvalidMessage::Missing("referer").into())
+        Err(InvalidMessage::Missing(Name::Referer).into())
     );
 }
 
@@ -573,7 +585,9 @@ fn s_ref_2_suffix_on_label_boundary_case_insensitive_url_lowercase() {
     let mut small = [0xEEu8; 38];
     assert_eq!(
         a.token_url(&mut small),
-        Err(Error::BufferTooSmall { required: 39 })
+        Err(Error::BufferTooSmall {
+            required: Len::new(39)
+        })
     );
     assert_eq!(small, [0xEE; 38]);
 

@@ -7,7 +7,7 @@ use latchkey_core::message::{
 };
 use latchkey_core::state::{AUTHORIZATION_ENTROPY, PendingAuthorization, StateToken};
 use latchkey_core::{
-    ApiMisuse, Capacity, CheckFailed, Client, Error, InvalidMessage, MAX_MESSAGE_LEN,
+    ApiMisuse, Capacity, CheckFailed, Client, Error, InvalidMessage, Len, MAX_MESSAGE_LEN, Name,
 };
 use proptest::prelude::*;
 
@@ -93,7 +93,9 @@ fn request_buffer_too_small_writes_nothing() {
     let mut buf = [0xEEu8; 64];
     assert_eq!(
         write_code_request(&client(), &p.challenge(), p.state(), &mut buf),
-        Err(Error::BufferTooSmall { required: needed })
+        Err(Error::BufferTooSmall {
+            required: Len::new(needed)
+        })
     );
     assert_eq!(buf, [0xEE; 64]);
 }
@@ -141,7 +143,7 @@ fn s_pm_1_wildcard_and_path_origins_refused() {
     ] {
         assert_eq!(
             TargetOrigin::parse(o),
-            Err(Error::ApiMisuse(ApiMisuse::BadConfig("target_origin"))),
+            Err(Error::ApiMisuse(ApiMisuse::BadConfig(Name::TargetOrigin))),
             "{o}"
         );
     }
@@ -208,7 +210,7 @@ fn s_pm_3_missing_state_allowed_only_when_not_echoed() {
     // An echoed state that is not a string is not "absent".
     assert_eq!(
         reply(r#"{"type":"CLIENT_OAUTH_CODE","payload":{"code":"c","state":null}}"#),
-        Err(Error::InvalidMessage(InvalidMessage::BadValue("state")))
+        Err(Error::InvalidMessage(InvalidMessage::BadValue(Name::State)))
     );
 }
 
@@ -243,19 +245,21 @@ fn s_pm_4_foreign_or_malformed_replies_are_typed_errors() {
     }
     assert_eq!(
         reply(r#"{"type":"CLIENT_OAUTH_CODE","payload":[{"code":"c"}]}"#),
-        Err(Error::InvalidMessage(InvalidMessage::BadValue("payload")))
+        Err(Error::InvalidMessage(InvalidMessage::BadValue(
+            Name::Payload
+        )))
     );
     assert_eq!(
         reply(r#"{"type":"CLIENT_OAUTH_CODE","payload":{"code":"a","code":"b"}}"#),
-        Err(Error::InvalidMessage(InvalidMessage::Duplicate("code")))
+        Err(Error::InvalidMessage(InvalidMessage::Duplicate(Name::Code)))
     );
     assert_eq!(
         reply(r#"{"type":"CLIENT_OAUTH_CODE","payload":{"state":"s"}}"#),
-        Err(Error::InvalidMessage(InvalidMessage::Missing("code")))
+        Err(Error::InvalidMessage(InvalidMessage::Missing(Name::Code)))
     );
     assert_eq!(
         reply(r#"{"type":"CLIENT_OAUTH_CODE","payload":{"code":""}}"#),
-        Err(Error::InvalidMessage(InvalidMessage::Empty("code")))
+        Err(Error::InvalidMessage(InvalidMessage::Empty(Name::Code)))
     );
     let mut huge = String::from(r#"{"type":"CLIENT_OAUTH_CODE","payload":{"code":"c"},"pad":""#);
     huge.push_str(&"x".repeat(MAX_MESSAGE_LEN));
@@ -264,7 +268,7 @@ fn s_pm_4_foreign_or_malformed_replies_are_typed_errors() {
         reply(&huge),
         Err(Error::CapacityExceeded {
             what: Capacity::Message,
-            limit: MAX_MESSAGE_LEN
+            limit: MAX_MESSAGE_LEN as u16
         })
     );
     let deep = format!(

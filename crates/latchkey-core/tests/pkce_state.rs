@@ -8,7 +8,7 @@ use latchkey_core::pkce::{
 use latchkey_core::state::{
     AUTHORIZATION_ENTROPY, MAX_STATE_LEN, PendingAuthorization, STATE_ENTROPY, StateToken,
 };
-use latchkey_core::{ApiMisuse, Capacity, CheckFailed, Error, InvalidMessage};
+use latchkey_core::{ApiMisuse, Capacity, CheckFailed, Error, InvalidMessage, Name};
 use proptest::prelude::*;
 
 const APP_B_ENTROPY: [u8; 32] = [
@@ -51,7 +51,7 @@ fn s_pkce_1_entropy_below_32_bytes_rejected() {
         CodeVerifier::from_entropy(&[0xA5; MAX_ENTROPY + 1]).unwrap_err(),
         Error::CapacityExceeded {
             what: Capacity::Entropy,
-            limit: MAX_ENTROPY
+            limit: MAX_ENTROPY as u16
         }
     );
 }
@@ -231,7 +231,7 @@ fn state_parse_round_trip_and_rejects() {
     ] {
         assert_eq!(
             StateToken::parse(bad).map(|_| ()),
-            Err(Error::InvalidMessage(InvalidMessage::BadValue("state"))),
+            Err(Error::InvalidMessage(InvalidMessage::BadValue(Name::State))),
             "{bad}"
         );
     }

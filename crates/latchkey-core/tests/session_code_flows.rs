@@ -15,7 +15,10 @@ use latchkey_testkit::{
 use util::*;
 
 fn server_error(code: ErrorKind, status: u16) -> Error {
-    Error::ServerError(ServerError { code, status })
+    Error::ServerError(ServerError {
+        code,
+        status: status.into(),
+    })
 }
 
 /// The description of the last server answer to a `Send`.

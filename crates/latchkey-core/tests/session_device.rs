@@ -5,7 +5,7 @@
 mod util;
 
 use latchkey_core::session::{MAX_DEVICE_INTERVAL, Phase};
-use latchkey_core::{ApiMisuse, Error, ErrorKind, ServerError};
+use latchkey_core::{ApiMisuse, Error, ErrorKind, HttpStatus, ServerError};
 use latchkey_testkit::{ISSUER, ServerConfig};
 use util::*;
 
@@ -86,7 +86,7 @@ fn s_dev_1_access_denied_stops_polling() {
     assert!(p.server.deny_device(&user_code));
     let denied = Error::ServerError(ServerError {
         code: ErrorKind::AccessDenied,
-        status: 400,
+        status: HttpStatus::new(400),
     });
     assert_eq!(p.drive(), Err(denied));
     assert_eq!(device_polls(&p).len(), 1);
@@ -142,7 +142,7 @@ fn s_dev_1_server_side_expired_token_ends_the_flow() {
     let resp = p.exchange(&req);
     let expired = Error::ServerError(ServerError {
         code: ErrorKind::ExpiredToken,
-        status: 400,
+        status: HttpStatus::new(400),
     });
     assert_eq!(p.deliver(&resp), Err(expired));
     assert_eq!(p.session.phase(), Phase::Failed);

@@ -5,7 +5,7 @@
 mod util;
 
 use latchkey_core::session::Phase;
-use latchkey_core::{ApiMisuse, Error, ErrorKind, ServerError, ServerMisbehaved};
+use latchkey_core::{ApiMisuse, Error, ErrorKind, HttpStatus, ServerError, ServerMisbehaved};
 use latchkey_testkit::{CRM_API, ISSUER};
 use util::*;
 
@@ -106,7 +106,7 @@ fn s_tok_9_revocation_that_keeps_failing_is_reported_and_the_store_is_empty() {
         outcome,
         Some(Done::LoggedOut(Err(Error::ServerError(ServerError {
             code: ErrorKind::TemporarilyUnavailable,
-            status: 503,
+            status: HttpStatus::new(503),
         }))))
     );
     assert_eq!(

@@ -8,7 +8,7 @@ mod util;
 
 use latchkey_core::session::Phase;
 use latchkey_core::token::MfaType;
-use latchkey_core::{ApiMisuse, Error, ErrorKind, ServerError};
+use latchkey_core::{ApiMisuse, Error, ErrorKind, HttpStatus, ServerError};
 use latchkey_testkit::{
     ALICE_PASSWORD, BOB_PASSWORD, CAROL_PASSWORD, CRM_API, DAVE_PASSWORD, MfaState, USER_ALICE,
     USER_BOB, USER_CAROL, USER_DAVE,
@@ -18,7 +18,7 @@ use util::*;
 fn invalid_grant() -> Error {
     Error::ServerError(ServerError {
         code: ErrorKind::InvalidGrant,
-        status: 400,
+        status: HttpStatus::new(400),
     })
 }
 
@@ -280,7 +280,7 @@ fn crm_forgot_password_and_rate_limit() {
     p.session.forgot_password(USER_ALICE, p.now()).unwrap();
     let limited = Error::ServerError(ServerError {
         code: ErrorKind::RateLimitExceeded,
-        status: 400,
+        status: HttpStatus::new(400),
     });
     assert_eq!(p.drive(), Err(limited));
     assert_eq!(p.server.password_reset_requests(USER_ALICE), 1);

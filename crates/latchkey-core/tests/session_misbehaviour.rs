@@ -7,7 +7,7 @@
 mod util;
 
 use latchkey_core::session::Phase;
-use latchkey_core::{ApiMisuse, CheckFailed, Error, InvalidMessage, ServerMisbehaved};
+use latchkey_core::{ApiMisuse, CheckFailed, Error, InvalidMessage, Name, ServerMisbehaved};
 use latchkey_testkit::{
     EVIL_TOKEN_URL, ExpiresInQuirk, KOMMO_ACCOUNT_HOST, KOMMO_CLIENT_SECRET, Misbehaviour,
 };
@@ -57,7 +57,7 @@ fn s_state_2_wrong_missing_or_duplicated_state_aborts_before_the_token_request()
                     callback_duplicate_state: true,
                     ..Default::default()
                 },
-                InvalidMessage::Duplicate("state").into(),
+                InvalidMessage::Duplicate(Name::State).into(),
             ),
         ];
         for (m, want) in cases {
@@ -113,7 +113,7 @@ fn s_cb_1_duplicate_code_is_refused() {
             ..Default::default()
         };
         let (p, r) = sign_in_with(cfg, m);
-        assert_eq!(r, Err(InvalidMessage::Duplicate("code").into()));
+        assert_eq!(r, Err(InvalidMessage::Duplicate(Name::Code).into()));
         assert_no_token_request(&p);
     }
 }
@@ -271,7 +271,7 @@ fn s_tok_8_duplicate_members_are_refused() {
         ..Default::default()
     };
     let (_, r) = sign_in_with(crm_confidential(), m);
-    assert_eq!(r, Err(InvalidMessage::Duplicate("access_token").into()));
+    assert_eq!(r, Err(InvalidMessage::Duplicate(Name::AccessToken).into()));
 }
 
 #[test]

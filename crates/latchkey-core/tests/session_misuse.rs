@@ -8,7 +8,7 @@ mod util;
 
 use latchkey_core::session::{Phase, Session};
 use latchkey_core::state::AUTHORIZATION_ENTROPY;
-use latchkey_core::{ApiMisuse, CheckFailed, Error, ServerMisbehaved};
+use latchkey_core::{ApiMisuse, CheckFailed, Error, Len, ServerMisbehaved};
 use latchkey_testkit::RFC_REDIRECT_URI;
 use util::*;
 
@@ -179,7 +179,7 @@ fn calls_out_of_turn_are_api_misuse_and_change_nothing() {
         p.session
             .start_authorization(&[1u8; AUTHORIZATION_ENTROPY - 1], now),
         Err(ApiMisuse::NotEnoughEntropy {
-            required: AUTHORIZATION_ENTROPY
+            required: AUTHORIZATION_ENTROPY as u8
         }
         .into())
     );
@@ -260,7 +260,7 @@ fn a_too_small_buffer_loses_no_action() {
         panic!()
     };
     assert_eq!(p.session.phase(), Phase::ExpectCallback);
-    let mut exact = vec![0u8; required];
+    let mut exact = vec![0u8; required.get()];
     let Ok(Action::OpenUrl(url)) = p.session.poll_action(now, &mut exact) else {
         panic!()
     };
@@ -281,7 +281,7 @@ fn a_too_small_buffer_loses_no_action() {
         panic!()
     };
     assert_eq!(p.session.phase(), Phase::ExpectTokenResponse);
-    assert!(required > tiny.len());
+    assert!(required > Len::new(tiny.len()));
     assert_eq!(p.drive(), Ok(Stop::Done(Done::Authorized)));
     assert_eq!(p.call_api(), 200);
 }

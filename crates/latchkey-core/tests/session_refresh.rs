@@ -7,7 +7,7 @@
 mod util;
 
 use latchkey_core::session::{DEFAULT_EXPIRES_IN, DEFAULT_REFRESH_SKEW, EndReason, Phase};
-use latchkey_core::{Error, ErrorKind, ServerError};
+use latchkey_core::{Error, ErrorKind, HttpStatus, ServerError};
 use latchkey_testkit::{ExpiresInQuirk, HttpResponse};
 use util::*;
 
@@ -16,7 +16,7 @@ const DAY: u64 = 86_400;
 fn invalid_grant() -> ServerError {
     ServerError {
         code: ErrorKind::InvalidGrant,
-        status: 400,
+        status: HttpStatus::new(400),
     }
 }
 

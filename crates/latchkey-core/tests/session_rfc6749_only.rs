@@ -8,7 +8,7 @@
 mod util;
 
 use latchkey_core::session::{EndReason, Phase, Session};
-use latchkey_core::{CheckFailed, Error, ErrorKind, ServerError};
+use latchkey_core::{CheckFailed, Error, ErrorKind, HttpStatus, ServerError};
 use util::*;
 
 #[test]
@@ -88,7 +88,7 @@ fn s_life_9_a_lost_refresh_answer_is_retried_once_then_sign_in() {
     // The retry presents the rotated-out token; the server revokes the grant.
     let rejected = ServerError {
         code: ErrorKind::InvalidGrant,
-        status: 400,
+        status: HttpStatus::new(400),
     };
     assert_eq!(
         p.drive(),

@@ -8,7 +8,9 @@ mod util;
 
 use latchkey_core::session::{Phase, Session};
 use latchkey_core::snapshot::{MAGIC, VERSION};
-use latchkey_core::{ApiMisuse, Capacity, CheckFailed, Client, Error, InvalidMessage, Profile};
+use latchkey_core::{
+    ApiMisuse, Capacity, CheckFailed, Client, Error, InvalidMessage, Len, Profile,
+};
 use latchkey_testkit::{KommoAccount, ServerConfig};
 use proptest::prelude::*;
 use util::*;
@@ -60,7 +62,9 @@ fn save_is_all_or_nothing_and_only_when_signed_in() {
     let mut small = vec![7u8; len - 1];
     assert_eq!(
         p.session.save(&mut small),
-        Err(Error::BufferTooSmall { required: len })
+        Err(Error::BufferTooSmall {
+            required: Len::new(len)
+        })
     );
     assert!(small.iter().all(|&b| b == 7), "nothing written");
     let idle: Session = Session::new(crm_confidential());

@@ -20,8 +20,8 @@ use latchkey_core::token::{
     parse_token_response,
 };
 use latchkey_core::{
-    ApiMisuse, Capacity, CheckFailed, Client, Error, ErrorKind, InvalidMessage, MAX_RESPONSE_LEN,
-    MAX_TOKEN_LEN, Profile, ServerError, ServerMisbehaved,
+    ApiMisuse, Capacity, CheckFailed, Client, Error, ErrorKind, HttpStatus, InvalidMessage, Len,
+    MAX_RESPONSE_LEN, MAX_TOKEN_LEN, Name, Profile, ServerError, ServerMisbehaved,
 };
 
 const STATE: &str = "ZWVlNDBlYzA1NjdkMDNhYjg3ZjUxZjAyNGQzMTM2NzI";
@@ -237,7 +237,7 @@ fn rfc6749_5_2_example_error_response() {
         r.into_result(),
         Err(Error::ServerError(ServerError {
             code: ErrorKind::InvalidRequest,
-            status: 400
+            status: HttpStatus::new(400)
         }))
     );
 }
@@ -272,7 +272,7 @@ fn s_tok_9_rfc7009_2_1_revocation_request_vector() {
         TokenRequest::new(&rfc(), &client)
             .unwrap()
             .revoke(&refresh, &mut buf),
-        Err(ApiMisuse::NoEndpoint("revocation").into())
+        Err(ApiMisuse::NoEndpoint(Name::Revocation).into())
     );
 }
 
@@ -341,7 +341,7 @@ fn rfc8628_device_requests_and_3_2_response_vector() {
     let no_user_code = br#"{"device_code":"d","verification_uri":"https://e/d","expires_in":600}"#;
     assert_eq!(
         parse_device_authorization_response(Response::new(200, no_user_code), &mut scratch),
-        Err(ServerMisbehaved::MissingField("user_code").into())
+        Err(ServerMisbehaved::MissingField(Name::UserCode).into())
     );
 
     // Polling answers are token replies with RFC 8628 codes.
@@ -645,23 +645,23 @@ fn s_tok_3_token_type_is_case_insensitive_bearer() {
 fn s_tok_3_missing_access_token_and_unknown_fields() {
     assert_eq!(
         token(r#"{"token_type":"Bearer","expires_in":3600}"#).err(),
-        Some(ServerMisbehaved::MissingField("access_token").into())
+        Some(ServerMisbehaved::MissingField(Name::AccessToken).into())
     );
     assert_eq!(
         token(r#"{"access_token":"","token_type":"Bearer"}"#).err(),
-        Some(ServerMisbehaved::MissingField("access_token").into())
+        Some(ServerMisbehaved::MissingField(Name::AccessToken).into())
     );
     assert_eq!(
         token(r#"{"access_token":null,"token_type":"Bearer"}"#).err(),
-        Some(ServerMisbehaved::MissingField("access_token").into())
+        Some(ServerMisbehaved::MissingField(Name::AccessToken).into())
     );
     assert_eq!(
         token(r#"{"access_token":"a"}"#).err(),
-        Some(ServerMisbehaved::MissingField("token_type").into())
+        Some(ServerMisbehaved::MissingField(Name::TokenType).into())
     );
     assert_eq!(
         token(r#"{"access_token":42,"token_type":"Bearer"}"#).err(),
-        Some(InvalidMessage::BadValue("access_token").into())
+        Some(InvalidMessage::BadValue(Name::AccessToken).into())
     );
     // Unknown members, nested objects and arrays, id_token and nulls are ignored.
     let t = token(
@@ -702,7 +702,7 @@ fn s_tok_8_expires_in_digit_string_accepted_nothing_else() {
         let body = format!(r#"{{"access_token":"a","token_type":"Bearer","expires_in":{bad}}}"#);
         assert_eq!(
             token(&body).err(),
-            Some(InvalidMessage::NumberOutOfRange("expires_in").into()),
+            Some(InvalidMessage::NumberOutOfRange(Name::ExpiresIn).into()),
             "{bad}"
         );
     }
@@ -732,7 +732,7 @@ fn s_tok_8_duplicate_members_rejected() {
     }
     assert_eq!(
         reply(400, r#"{"error":"invalid_grant","error":"access_denied"}"#).err(),
-        Some(InvalidMessage::Duplicate("error").into())
+        Some(InvalidMessage::Duplicate(Name::Error).into())
     );
     // Unknown members may repeat (they are never read).
     assert!(token(r#"{"access_token":"a","token_type":"Bearer","x":1,"x":2}"#).is_ok());
@@ -768,7 +768,7 @@ fn s_tok_4_error_responses_are_typed_and_200_with_error_is_an_error() {
         Error::from(e),
         Error::ServerError(ServerError {
             code: ErrorKind::InvalidGrant,
-            status: 400
+            status: HttpStatus::new(400)
         })
     );
     // An extension code stays readable.
@@ -781,19 +781,19 @@ fn s_tok_4_error_responses_are_typed_and_200_with_error_is_an_error() {
     // Non-JSON or error-less bodies on other statuses are unexpected statuses.
     assert_eq!(
         reply(502, "<html>Bad gateway</html>").err(),
-        Some(ServerMisbehaved::UnexpectedStatus(502).into())
+        Some(ServerMisbehaved::UnexpectedStatus(HttpStatus::new(502)).into())
     );
     assert_eq!(
         reply(500, r#"{"message":"oops"}"#).err(),
-        Some(ServerMisbehaved::UnexpectedStatus(500).into())
+        Some(ServerMisbehaved::UnexpectedStatus(HttpStatus::new(500)).into())
     );
     assert_eq!(
         reply(201, r#"{"access_token":"a","token_type":"Bearer"}"#).err(),
-        Some(ServerMisbehaved::UnexpectedStatus(201).into())
+        Some(ServerMisbehaved::UnexpectedStatus(HttpStatus::new(201)).into())
     );
     assert_eq!(
         reply(100, "").err(),
-        Some(ServerMisbehaved::UnexpectedStatus(100).into())
+        Some(ServerMisbehaved::UnexpectedStatus(HttpStatus::new(100)).into())
     );
     // A 200 that is not JSON at all.
     assert_eq!(
@@ -838,7 +838,7 @@ fn s_tok_5_oversize_bodies_rejected() {
         reply(200, &long).err(),
         Some(Error::CapacityExceeded {
             what: Capacity::Token,
-            limit: MAX_TOKEN_LEN
+            limit: MAX_TOKEN_LEN as u16
         })
     );
     // An owned token with a smaller capacity: an error, not a truncation.
@@ -1056,7 +1056,7 @@ fn s_crm_2_mfa_required_in_error_or_success_body() {
         r.into_result().err(),
         Some(Error::ServerError(ServerError {
             code: ErrorKind::InvalidGrant,
-            status: 400
+            status: HttpStatus::new(400)
         }))
     );
 
@@ -1104,7 +1104,7 @@ fn s_tok_9_revocation_200_is_done_whatever_the_body_503_is_still_live() {
     );
     assert_eq!(
         parse_revocation_response(Response::new(500, b"x"), None, &mut s),
-        Err(ServerMisbehaved::UnexpectedStatus(500).into())
+        Err(ServerMisbehaved::UnexpectedStatus(HttpStatus::new(500)).into())
     );
 }
 
@@ -1125,7 +1125,7 @@ fn ack_responses() {
     );
     assert_eq!(
         parse_ack_response(Response::new(200, br#"{"error":"x","error":"y"}"#), &mut s),
-        Err(InvalidMessage::Duplicate("error").into())
+        Err(InvalidMessage::Duplicate(Name::Error).into())
     );
     assert_eq!(
         parse_ack_response(Response::new(200, b"OK"), &mut s),
@@ -1141,7 +1141,7 @@ fn ack_responses() {
         r.into_result(),
         Err(Error::ServerError(ServerError {
             code: ErrorKind::RateLimitExceeded,
-            status: 400
+            status: HttpStatus::new(400)
         }))
     );
 }
@@ -1162,7 +1162,7 @@ fn buffer_too_small_writes_nothing_and_reports_the_exact_size() {
         panic!("{err:?}")
     };
     assert_eq!(small, [0xAAu8; 40]);
-    let mut exact = vec![0u8; required];
+    let mut exact = vec![0u8; required.get()];
     let req = t
         .refresh(
             RefreshToken::<64>::new("tGzv3JOkF0XG5Qx2TlKWIA").unwrap(),
@@ -1171,7 +1171,7 @@ fn buffer_too_small_writes_nothing_and_reports_the_exact_size() {
         .unwrap();
     assert_eq!(
         req.url.len() + req.header("Authorization").unwrap().len() + req.body.len(),
-        required
+        required.get()
     );
 
     // Parsers: scratch is only needed for escaped strings, and its size is reported.
@@ -1179,7 +1179,9 @@ fn buffer_too_small_writes_nothing_and_reports_the_exact_size() {
     let mut none = [0u8; 0];
     assert_eq!(
         parse_token_response(Response::new(200, body), &mut none),
-        Err(Error::BufferTooSmall { required: 3 + 5 })
+        Err(Error::BufferTooSmall {
+            required: Len::new(3 + 5)
+        })
     );
     let mut exact = [0u8; 8];
     let t = parse_token_response(Response::new(200, body), &mut exact)

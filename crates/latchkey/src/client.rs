@@ -396,7 +396,7 @@ impl<S: TokenStore> Client<S> {
             let now = unix_now();
             let action = match self.session.poll_action(now, &mut self.buf) {
                 Err(latchkey_core::Error::BufferTooSmall { required }) => {
-                    let len = required.max(self.buf.len() * 2);
+                    let len = required.get().max(self.buf.len() * 2);
                     self.buf.resize(len, 0);
                     continue;
                 }
