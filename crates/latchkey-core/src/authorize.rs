@@ -171,14 +171,21 @@ impl<'a> AuthorizationRequest<'a> {
     }
 
     /// [`AuthorizationRequest::write_url`] on other targets (the firmware size budget):
-    /// the core's one [`Writer`] through `encode::write_with` (see
-    /// [`AuthorizationRequest::write_fast`]).
+    /// the core's one [`Writer`], counting then writing (see
+    /// [`AuthorizationRequest::write_fast`]). Not through `encode::write_with`: `emit`
+    /// cannot fail, and in the plain firmware this is `write_with`'s only caller.
     #[cfg(any(not(target_pointer_width = "64"), test))]
     fn write_compact(&self, fixed: &Fixed<'_>, buf: &mut [u8]) -> Result<usize, Error> {
-        crate::encode::write_with(buf, |w| {
-            self.emit(w, fixed);
-            Ok(())
-        })
+        let mut count = Writer::counting();
+        self.emit(&mut count, fixed);
+        let required = count.len();
+        let Some(out) = buf.get_mut(..required) else {
+            return Err(Error::BufferTooSmall {
+                required: crate::error::Len::new(required),
+            });
+        };
+        self.emit(&mut Writer::new(out), fixed);
+        Ok(required)
     }
 
     /// The URL, piece by piece, into a writer or a counter: the base and separator, then
@@ -433,10 +440,11 @@ pub(crate) fn check_extra(extra: &[(&str, &str)]) -> Result<(), Error> {
 
 /// What goes between an endpoint and the first parameter: `?`, or `&` when the endpoint
 /// already has a query, or nothing when it already ends with `?` or `&`.
+#[allow(clippy::manual_contains)] // reason: size: `<[u8]>::contains` is a 160-byte `memchr` on thumbv7em
 fn separator(endpoint: &[u8]) -> &'static [u8] {
     match endpoint.last() {
         Some(b'?' | b'&') => b"",
-        _ if endpoint.contains(&b'?') => b"&",
+        _ if endpoint.iter().any(|&b| b == b'?') => b"&",
         _ => b"?",
     }
 }

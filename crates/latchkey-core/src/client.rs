@@ -160,17 +160,20 @@ enum Field {
 
 /// The rules of [`Client`]'s fields (see [`Client::set`]).
 impl Field {
-    /// The field's rule and its name in [`ApiMisuse::BadConfig`].
+    /// The field's rule and its name in [`ApiMisuse::BadConfig`]: a look-up in a static
+    /// table (data, not code).
     fn rule(self) -> (Rule, Name) {
-        let (lowest, highest, banned, what) = match self {
+        /// By [`Field`]: lowest and highest byte, a banned byte, the name.
+        static RULES: [(u8, u8, u8, Name); 4] = [
             // One or more visible ASCII characters.
-            Self::Id => (0x21, 0x7e, 0x7f, Name::ClientId),
+            (0x21, 0x7e, 0x7f, Name::ClientId),
             // No whitespace, control bytes or `#` (then [`redirect_uri_shape`]).
-            Self::RedirectUri => (0x21, 0xff, b'#', Name::RedirectUri),
+            (0x21, 0xff, b'#', Name::RedirectUri),
             // No control characters (and, but for the scope, not empty).
-            Self::Secret => (0x20, 0xff, 0x7f, Name::ClientSecret),
-            Self::Scope => (0x20, 0xff, 0x7f, Name::Scope),
-        };
+            (0x20, 0xff, 0x7f, Name::ClientSecret),
+            (0x20, 0xff, 0x7f, Name::Scope),
+        ];
+        let (lowest, highest, banned, what) = RULES[self as usize];
         let rule = Rule {
             lowest,
             highest,
@@ -184,6 +187,7 @@ impl Field {
 /// shape: `https://` followed by something other than a path, a loopback `http://`, or a
 /// private-use scheme (RFC 8252 §7.1: a reverse domain name, so it has a dot). Another
 /// `http://` is [`crate::CheckFailed::InsecureUrl`].
+#[allow(clippy::manual_contains)] // reason: size: `<[u8]>::contains` is a 160-byte `memchr` on thumbv7em
 fn redirect_uri_shape(uri: &[u8]) -> Result<bool, Error> {
     match web_authority(uri) {
         Web::Secure(_) => Ok(!matches!(
@@ -195,7 +199,7 @@ fn redirect_uri_shape(uri: &[u8]) -> Result<bool, Error> {
         Web::Other => {
             let scheme = uri.split(|&b| b == b':').next().unwrap_or_default();
             Ok(scheme.len() < uri.len()
-                && scheme.contains(&b'.')
+                && scheme.iter().any(|&b| b == b'.')
                 && scheme
                     .iter()
                     .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'-')))

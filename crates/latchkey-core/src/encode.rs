@@ -158,9 +158,7 @@ impl<'a> Writer<'a> {
 
     /// Appends `prefix` and `b` as two upper-case hex digits.
     fn hex_escape(&mut self, prefix: u8, b: u8) {
-        self.byte(prefix);
-        self.byte(HEX[usize::from(b >> 4)]);
-        self.byte(HEX[usize::from(b & 15)]);
+        self.bytes(&[prefix, HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
     }
 
     /// Appends `s` as a JSON string literal, quotes included (RFC 8259 §7): `"` and `\`
@@ -343,20 +341,20 @@ pub fn form_encode(s: &str, buf: &mut [u8]) -> Result<usize, Error> {
 /// than `buf` is [`Error::BufferTooSmall`].
 pub fn form_decode<'b>(s: &[u8], buf: &'b mut [u8]) -> Result<&'b str, Error> {
     let mut n = 0;
-    let mut i = 0;
-    while i < s.len() {
-        let b = match s[i] {
+    let mut rest = s;
+    while let Some((&c, tail)) = rest.split_first() {
+        rest = tail;
+        let b = match c {
             b'+' => b' ',
             b'%' => {
-                let hi = s.get(i + 1).copied().and_then(hex_value);
-                let lo = s.get(i + 2).copied().and_then(hex_value);
-                match (hi, lo) {
-                    (Some(hi), Some(lo)) => {
-                        i += 2;
-                        (hi << 4) | lo
-                    }
-                    _ => return Err(InvalidMessage::BadPercentEncoding.into()),
-                }
+                let Some((&[hi, lo], tail)) = rest.split_first_chunk::<2>() else {
+                    return Err(InvalidMessage::BadPercentEncoding.into());
+                };
+                let (Some(hi), Some(lo)) = (hex_value(hi), hex_value(lo)) else {
+                    return Err(InvalidMessage::BadPercentEncoding.into());
+                };
+                rest = tail;
+                (hi << 4) | lo
             }
             b => b,
         };
@@ -375,9 +373,10 @@ pub fn form_decode<'b>(s: &[u8], buf: &'b mut [u8]) -> Result<&'b str, Error> {
             }
         }
         n += 1;
-        i += 1;
     }
-    core::str::from_utf8(&buf[..n]).map_err(|_| InvalidMessage::NotUtf8.into())
+    // `n` bytes were written, so `get` always succeeds (and compiles to no panic path).
+    core::str::from_utf8(buf.get(..n).unwrap_or_default())
+        .map_err(|_| InvalidMessage::NotUtf8.into())
 }
 
 /// An upper bound of the decoded length of a form component (exact for well-formed input).

@@ -153,7 +153,8 @@ where
 /// [`Error::BufferTooSmall`] carries the total size). `authorization` says whether the
 /// request has an `Authorization` header (its value is [`Part::Authorization`]).
 ///
-/// Size: compiled once, with one loop per pass instead of a call site per part.
+/// Size: compiled once, with one loop per pass instead of a call site per part, and one
+/// [`Writer`] per pass for all three parts.
 #[inline(never)]
 pub(crate) fn build_parts<'b>(
     buf: &'b mut [u8],
@@ -163,56 +164,60 @@ pub(crate) fn build_parts<'b>(
     enc: &PartEncoder<'_>,
 ) -> Result<Request<'b>, Error> {
     const PARTS: [Part; 3] = [Part::Url, Part::Authorization, Part::Body];
-    let mut lens = [0usize; 3];
-    let mut required = 0usize;
-    for (&part, len) in PARTS.iter().zip(lens.iter_mut()) {
-        let mut w = Writer::counting();
+    // Measuring pass: where each part ends (the parts are written one after the other).
+    let mut ends = [0usize; 3];
+    let mut w = Writer::counting();
+    for (&part, end) in PARTS.iter().zip(ends.iter_mut()) {
         enc(&mut w, part);
-        *len = w.len();
-        required = required.saturating_add(*len);
+        *end = w.len();
     }
-    let Some(mut rest) = buf.get_mut(..required) else {
+    let [url_end, auth_end, required] = ends;
+    let Some(out) = buf.get_mut(..required) else {
         return Err(Error::BufferTooSmall {
             required: Len::new(required),
         });
     };
-    let mut out: [&'b [u8]; 3] = [&[]; 3];
-    for ((&part, &len), o) in PARTS.iter().zip(lens.iter()).zip(out.iter_mut()) {
-        let (head, tail) = core::mem::take(&mut rest).split_at_mut(len);
-        enc(&mut Writer::new(head), part);
-        *o = head;
-        rest = tail;
+    let mut w = Writer::new(out);
+    for &part in &PARTS {
+        enc(&mut w, part);
     }
-    let [url, auth, body] = out;
-    // Encoders write percent- or base64-encoded text here, so this holds by construction;
-    // checked all the same (TOK-7).
-    let (Some(url), Some(auth)) = (ascii_str(url), ascii_str(auth)) else {
+    let out: &'b [u8] = out;
+    let (text, body) = out.split_at_checked(auth_end).unwrap_or_default();
+    // Encoders write percent- or base64-encoded text into the URL and the header value, so
+    // this holds by construction; checked all the same (TOK-7), both in one pass.
+    let Some((url, auth)) = ascii_str(text).and_then(|t| t.split_at_checked(url_end)) else {
         return Err(InvalidMessage::ControlCharacter.into());
     };
-    let mut headers = [Header {
+    let accept = Header {
         name: "Accept",
         value: "application/json",
-    }; MAX_HEADERS];
-    let mut count = 1;
-    if let Some(ct) = content_type {
-        headers[count] = Header {
-            name: "Content-Type",
-            value: ct,
-        };
-        count += 1;
-    }
-    if authorization {
-        headers[count] = Header {
-            name: "Authorization",
-            value: auth,
-        };
-        count += 1;
-    }
+    };
+    let auth = Header {
+        name: "Authorization",
+        value: auth,
+    };
+    // Three whole arrays, no stores by index: slots past the count are never seen
+    // (`Request::headers` stops at it) and hold the same filler for the same request.
+    let (headers, count) = match content_type {
+        Some(ct) => (
+            [
+                accept,
+                Header {
+                    name: "Content-Type",
+                    value: ct,
+                },
+                auth,
+            ],
+            2,
+        ),
+        None => ([accept, auth, accept], 1),
+    };
+    let count = count + u8::from(authorization);
     Ok(Request {
         method,
         url,
         headers,
-        header_count: count as u8,
+        header_count: count,
         body,
     })
 }

@@ -75,6 +75,19 @@ impl CodeVerifier {
     /// [`MAX_ENTROPY`] bytes is [`Error::CapacityExceeded`] (`Capacity::Entropy`) rather
     /// than a silent truncation: pass exactly the bytes the verifier should use.
     pub fn from_entropy(entropy: &[u8]) -> Result<Self, Error> {
+        let mut verifier = Self::empty();
+        verifier.fill(entropy)?;
+        Ok(verifier)
+    }
+
+    /// An empty verifier, for [`CodeVerifier::fill`] to fill (never handed out empty).
+    pub(crate) fn empty() -> Self {
+        Self(String::new())
+    }
+
+    /// [`CodeVerifier::from_entropy`] in place (for [`crate::state::PendingAuthorization`],
+    /// which fills its own verifier rather than moving one through a `Result`).
+    pub(crate) fn fill(&mut self, entropy: &[u8]) -> Result<(), Error> {
         if entropy.len() < MIN_ENTROPY {
             return Err(ApiMisuse::NotEnoughEntropy {
                 required: MIN_ENTROPY as u8,
@@ -96,8 +109,7 @@ impl CodeVerifier {
                 limit: crate::error::limit(MAX_ENTROPY),
             });
         };
-        let mut verifier = String::new();
-        let result = put(verifier.as_mut_view(), text, Capacity::Entropy).map(|()| Self(verifier));
+        let result = put(self.0.as_mut_view(), text, Capacity::Entropy);
         #[cfg(feature = "zeroize")]
         zeroize::Zeroize::zeroize(&mut tmp);
         result

@@ -134,6 +134,7 @@ impl core::fmt::Debug for Endpoint {
 
 /// [`Endpoint::parse`]'s checks (TOK-1): `https://`, or `http://` on a loopback authority;
 /// a non-empty authority without `@`; no whitespace, control bytes, `\` or `#`.
+#[allow(clippy::manual_contains)] // reason: size: `<[u8]>::contains` is a 160-byte `memchr` on thumbv7em
 fn check_endpoint(url: &[u8]) -> Result<(), Error> {
     let auth = match web_authority(url) {
         Web::Secure(auth) => auth,
@@ -146,7 +147,7 @@ fn check_endpoint(url: &[u8]) -> Result<(), Error> {
         highest: 0xff,
         banned: [b'\\', b'#'],
     };
-    if auth.is_empty() || auth.contains(&b'@') || !clean.allows(url) {
+    if auth.is_empty() || auth.iter().any(|&b| b == b'@') || !clean.allows(url) {
         return Err(ApiMisuse::BadConfig(Name::EndpointUrl).into());
     }
     Ok(())

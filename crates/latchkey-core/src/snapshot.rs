@@ -121,11 +121,15 @@ pub(crate) fn write(snap: &Snapshot<'_>, config: &Config, buf: &mut [u8]) -> Res
             required: Len::new(required),
         });
     };
+    // The fixed-size header first, then one write of it.
+    let mut header = [0u8; HEADER_LEN];
+    header[..4].copy_from_slice(MAGIC);
+    header[4] = VERSION;
+    header[5] = dialect_byte(config.profile.dialect());
+    header[6..14].copy_from_slice(&binding(config));
+    header[14..].copy_from_slice(&snap.expires_at.to_be_bytes());
     let mut w = Writer::new(body);
-    w.bytes(MAGIC);
-    w.bytes(&[VERSION, dialect_byte(config.profile.dialect())]);
-    w.bytes(&binding(config));
-    w.bytes(&snap.expires_at.to_be_bytes());
+    w.bytes(&header);
     for f in &fields {
         // Lengths were checked above.
         w.bytes(&(f.len() as u16).to_be_bytes());

@@ -27,6 +27,7 @@ use subtle::ConstantTimeEq as _;
 
 use crate::error::{ApiMisuse, Capacity, CheckFailed, Error, InvalidMessage, Name};
 use crate::pkce::{ChallengeMethod, CodeChallenge, CodeVerifier, MIN_ENTROPY};
+use crate::put;
 
 /// Fewest entropy bytes a state is made from: 128 bits (STATE-1).
 pub const STATE_ENTROPY: usize = 16;
@@ -64,6 +65,13 @@ impl StateToken {
     /// [`MAX_STATE_ENTROPY`] is [`Error::CapacityExceeded`] (`Capacity::Entropy`), never a
     /// truncation.
     pub fn from_entropy(entropy: &[u8]) -> Result<Self, Error> {
+        let mut state = Self(String::new());
+        state.fill(entropy)?;
+        Ok(state)
+    }
+
+    /// [`StateToken::from_entropy`] in place (see [`PendingAuthorization::from_entropy`]).
+    fn fill(&mut self, entropy: &[u8]) -> Result<(), Error> {
         if entropy.len() < STATE_ENTROPY {
             return Err(ApiMisuse::NotEnoughEntropy {
                 required: STATE_ENTROPY as u8,
@@ -78,11 +86,11 @@ impl StateToken {
             return Err(too_long);
         }
         let mut tmp = [0u8; MAX_STATE_LEN];
-        let result = crate::encode::base64url(entropy, &mut tmp)
-            .and_then(|s| String::try_from(s).ok())
-            .map(Self)
-            // Unreachable: 48 bytes encode to exactly 64 ASCII characters.
-            .ok_or(too_long);
+        // Unreachable: 48 bytes encode to exactly 64 ASCII characters.
+        let result = match crate::encode::base64url(entropy, &mut tmp) {
+            Some(text) => put(self.0.as_mut_view(), text, Capacity::Entropy).map_err(|_| too_long),
+            None => Err(too_long),
+        };
         #[cfg(feature = "zeroize")]
         zeroize::Zeroize::zeroize(&mut tmp);
         result
@@ -100,7 +108,9 @@ impl StateToken {
         {
             return Err(bad());
         }
-        String::try_from(s).map(Self).map_err(|_| bad())
+        let mut state = Self(String::new());
+        put(state.0.as_mut_view(), s, Capacity::Config).map_err(|_| bad())?;
+        Ok(state)
     }
 
     /// The state text, for the authorization URL or message.
@@ -231,10 +241,14 @@ impl PendingAuthorization {
         };
         let (v, rest) = entropy.split_at_checked(MIN_ENTROPY).ok_or(not_enough)?;
         let s = rest.get(..STATE_ENTROPY).ok_or(not_enough)?;
-        Ok(Self {
-            verifier: CodeVerifier::from_entropy(v)?,
-            state: StateToken::from_entropy(s)?,
-        })
+        // Filled in place: no verifier or state moved through a `Result`.
+        let mut pending = Self {
+            verifier: CodeVerifier::empty(),
+            state: StateToken(String::new()),
+        };
+        pending.verifier.fill(v)?;
+        pending.state.fill(s)?;
+        Ok(pending)
     }
 
     /// Draws [`AUTHORIZATION_ENTROPY`] bytes from the operating system (`getrandom`) and
