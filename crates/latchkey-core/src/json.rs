@@ -426,21 +426,18 @@ fn visit_compact<'a>(
                 stack >>= 1;
                 (if object { Value::Object } else { Value::Array }, None)
             }
-            (Expect::Value, b'-' | b'0'..=b'9') if depth > 0 => {
-                let Some(end) = number(body, pos) else {
-                    break;
-                };
-                let Some(n) = text.get(pos..end) else {
-                    break;
-                };
-                pos = end;
-                (Value::Number(n), None)
-            }
-            (Expect::Value, b't' | b'f' | b'n') if depth > 0 => {
+            (Expect::Value, _) if depth > 0 => {
+                // A literal, else a number (or nothing valid: `number` fails).
                 let (word, value): (&[u8], _) = match c {
                     b't' => (b"true", Value::Bool(true)),
                     b'f' => (b"false", Value::Bool(false)),
-                    _ => (b"null", Value::Null),
+                    b'n' => (b"null", Value::Null),
+                    _ => {
+                        let Some(n) = number(body, pos).and_then(|end| text.get(pos..end)) else {
+                            break;
+                        };
+                        (n.as_bytes(), Value::Number(n))
+                    }
                 };
                 if !body.get(pos..).is_some_and(|r| r.starts_with(word)) {
                     break;
@@ -486,35 +483,58 @@ enum Expect {
     Comma,
 }
 
-/// The end of the JSON number at `b[i]` (RFC 8259 §6), or `None` when it is malformed.
+/// The end of the JSON number at `b[i]` (RFC 8259 §6), or `None` when it is malformed: a
+/// walk over [`NUMBER_DFA`] up to the first byte that cannot extend it (the grammar needs
+/// no look-ahead, so this is where [`visit_fast`]'s number ends too).
 #[cfg(any(not(target_pointer_width = "64"), test))]
 fn number(b: &[u8], mut i: usize) -> Option<usize> {
-    let at = |i: usize| b.get(i).copied().unwrap_or(0);
-    let digits = |mut i: usize| {
-        if !at(i).is_ascii_digit() {
-            return None;
+    let mut state = 0u8;
+    loop {
+        let class = match b.get(i) {
+            Some(b'0') => 0,
+            Some(b'1'..=b'9') => 1,
+            Some(b'-') => 2,
+            Some(b'+') => 3,
+            Some(b'.') => 4,
+            Some(b'e' | b'E') => 5,
+            _ => break,
+        };
+        match NUMBER_DFA
+            .get(usize::from(state))
+            .and_then(|row| row.get(class))
+        {
+            Some(&next) if next != DEAD => state = next,
+            _ => break,
         }
-        while at(i).is_ascii_digit() {
-            i += 1;
-        }
-        Some(i)
-    };
-    if at(i) == b'-' {
         i += 1;
     }
-    i = if at(i) == b'0' { i + 1 } else { digits(i)? };
-    if at(i) == b'.' {
-        i = digits(i + 1)?;
-    }
-    if at(i) | 0x20 == b'e' {
-        i += 1;
-        if matches!(at(i), b'+' | b'-') {
-            i += 1;
-        }
-        i = digits(i)?;
-    }
-    Some(i)
+    // The states after a digit, where a number may end.
+    matches!(state, 2 | 3 | 5 | 8).then_some(i)
 }
+
+/// No number goes on with the byte read.
+#[cfg(any(not(target_pointer_width = "64"), test))]
+const DEAD: u8 = 9;
+
+/// The JSON number grammar as a state machine: `NUMBER_DFA[state][class]` is the next
+/// state, for the byte classes `0`, `1`–`9`, `-`, `+`, `.`, `e`/`E`. States: 0 start,
+/// 1 after `-`, 2 after a leading `0`, 3 in the integer digits, 4 after `.`, 5 in the
+/// fraction digits, 6 after `e`, 7 after the exponent sign, 8 in the exponent digits.
+#[cfg(any(not(target_pointer_width = "64"), test))]
+const NUMBER_DFA: [[u8; 6]; 9] = {
+    const D: u8 = DEAD;
+    [
+        [2, 3, 1, D, D, D],
+        [2, 3, D, D, D, D],
+        [D, D, D, D, 4, 6],
+        [3, 3, D, D, 4, 6],
+        [5, 5, D, D, D, D],
+        [5, 5, D, D, D, 6],
+        [8, 8, 7, 7, D, D],
+        [8, 8, D, D, D, D],
+        [8, 8, D, D, D, D],
+    ]
+};
 
 /// What [`scan_str`] found besides where the string ends.
 struct StrScan {
@@ -573,10 +593,12 @@ fn scan_str(
         }
         if c == b'\\' {
             st.error = InvalidMessage::BadJsonEscape;
-            let (ch, next) = escape_char(s, i)?;
-            st.control |= (ch as u32) < 0x20 || ch == '\u{7f}';
+            let (code, next) = escape_code(s, i)?;
+            st.control |= code < 0x20 || code == 0x7f;
             flush(dst, &mut st.written, s.get(run..i).unwrap_or_default());
-            flush(dst, &mut st.written, ch.encode_utf8(&mut [0; 4]).as_bytes());
+            let mut utf8 = [0u8; 4];
+            let n = encode_utf8(code, &mut utf8);
+            flush(dst, &mut st.written, utf8.get(..n).unwrap_or_default());
             st.escaped = true;
             i = next;
             run = next;
@@ -710,6 +732,7 @@ fn escape(s: &[u8], i: usize) -> Result<(char, usize), Error> {
 }
 
 /// [`escape`] without the error value.
+#[cfg(any(target_pointer_width = "64", test, feature = "crm"))]
 fn escape_char(s: &[u8], i: usize) -> Option<(char, usize)> {
     let c = match s.get(i + 1)? {
         b'"' => '"',
@@ -720,33 +743,48 @@ fn escape_char(s: &[u8], i: usize) -> Option<(char, usize)> {
         b'n' => '\n',
         b'r' => '\r',
         b't' => '\t',
-        b'u' => return unicode_escape(s, i + 2),
+        b'u' => {
+            let (code, next) = unicode_escape(s, i + 2)?;
+            return Some((char::from_u32(code)?, next));
+        }
         _ => return None,
     };
     Some((c, i + 2))
 }
 
-/// The `XXXX` of a `\uXXXX` at `s[at..]`, with the low half of a surrogate pair.
-fn unicode_escape(s: &[u8], at: usize) -> Option<(char, usize)> {
-    let hi = hex4(s, at)?;
-    let mut end = at + 4;
-    let code = match hi {
-        0xD800..=0xDBFF => {
-            // A high surrogate must be followed by `\u` + a low surrogate.
-            if s.get(end..end + 2)? != b"\\u" {
-                return None;
-            }
-            let lo = hex4(s, end + 2)?;
-            if !(0xDC00..=0xDFFF).contains(&lo) {
-                return None;
-            }
-            end += 6;
-            0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
-        }
-        _ => hi,
+/// The escape sequence at `s[i]` (a `\`): the Unicode scalar value it stands for (never a
+/// surrogate) and the index after it; `None` for an unknown escape or a lone or misordered
+/// UTF-16 surrogate. Never reads past a `"` that is not itself escaped.
+fn escape_code(s: &[u8], i: usize) -> Option<(u32, usize)> {
+    let code = match *s.get(i + 1)? {
+        c @ (b'"' | b'\\' | b'/') => c,
+        b'b' => 0x8,
+        b'f' => 0xc,
+        b'n' => b'\n',
+        b'r' => b'\r',
+        b't' => b'\t',
+        b'u' => return unicode_escape(s, i + 2),
+        _ => return None,
     };
-    // `from_u32` refuses a lone low surrogate.
-    Some((char::from_u32(code)?, end))
+    Some((u32::from(code), i + 2))
+}
+
+/// The `XXXX` of a `\uXXXX` at `s[at..]`, with the low half of a surrogate pair.
+fn unicode_escape(s: &[u8], at: usize) -> Option<(u32, usize)> {
+    let hi = hex4(s, at)?;
+    let end = at + 4;
+    if hi & 0xF800 != 0xD800 {
+        return Some((hi, end));
+    }
+    // A surrogate: it must be a high one followed by `\u` + a low one.
+    if hi >= 0xDC00 || s.get(end..end + 2)? != b"\\u" {
+        return None;
+    }
+    let lo = hex4(s, end + 2)?;
+    if lo & 0xFC00 != 0xDC00 {
+        return None;
+    }
+    Some((0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00), end + 6))
 }
 
 fn hex4(s: &[u8], at: usize) -> Option<u32> {
@@ -756,6 +794,24 @@ fn hex4(s: &[u8], at: usize) -> Option<u32> {
         v = (v << 4) | char::from(d).to_digit(16)?;
     }
     Some(v)
+}
+
+/// Writes the UTF-8 form of the Unicode scalar value `c` to the front of `out` and returns
+/// its length (smaller than `char::encode_utf8`, which also checks the buffer).
+fn encode_utf8(c: u32, out: &mut [u8; 4]) -> usize {
+    let n = 1 + usize::from(c >= 0x80) + usize::from(c >= 0x800) + usize::from(c >= 0x1_0000);
+    let mut c = c;
+    let mut k = n;
+    while k > 1 {
+        k -= 1;
+        if let Some(b) = out.get_mut(k) {
+            *b = 0x80 | (c & 0x3f) as u8;
+        }
+        c >>= 6;
+    }
+    // The lead byte: `0xxxxxxx`, `110xxxxx`, `1110xxxx` or `11110xxx`.
+    out[0] = (c | if n > 1 { 0xFF00 >> n } else { 0 }) as u8;
+    n
 }
 
 /// Whether a byte inside a JSON string needs a closer look: the closing quote, an escape,
@@ -1747,6 +1803,149 @@ mod compact_tests {
                 required: crate::Len::new(3)
             })
         );
+    }
+
+    /// The byte-at-a-time number scanner [`number`] replaced, as the oracle.
+    fn old_number(b: &[u8], mut i: usize) -> Option<usize> {
+        let at = |i: usize| b.get(i).copied().unwrap_or(0);
+        let digits = |mut i: usize| {
+            if !at(i).is_ascii_digit() {
+                return None;
+            }
+            while at(i).is_ascii_digit() {
+                i += 1;
+            }
+            Some(i)
+        };
+        if at(i) == b'-' {
+            i += 1;
+        }
+        i = if at(i) == b'0' { i + 1 } else { digits(i)? };
+        if at(i) == b'.' {
+            i = digits(i + 1)?;
+        }
+        if at(i) | 0x20 == b'e' {
+            i += 1;
+            if matches!(at(i), b'+' | b'-') {
+                i += 1;
+            }
+            i = digits(i)?;
+        }
+        Some(i)
+    }
+
+    /// The `char`-based escape decoder [`escape_code`] replaced, as the oracle.
+    fn old_escape_char(s: &[u8], i: usize) -> Option<(char, usize)> {
+        fn hex4(s: &[u8], at: usize) -> Option<u32> {
+            let mut v = 0u32;
+            for &d in s.get(at..at + 4)? {
+                v = (v << 4) | char::from(d).to_digit(16)?;
+            }
+            Some(v)
+        }
+        let c = match s.get(i + 1)? {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let at = i + 2;
+                let hi = hex4(s, at)?;
+                let mut end = at + 4;
+                let code = match hi {
+                    0xD800..=0xDBFF => {
+                        if s.get(end..end + 2)? != b"\\u" {
+                            return None;
+                        }
+                        let lo = hex4(s, end + 2)?;
+                        if !(0xDC00..=0xDFFF).contains(&lo) {
+                            return None;
+                        }
+                        end += 6;
+                        0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                    }
+                    _ => hi,
+                };
+                return Some((char::from_u32(code)?, end));
+            }
+            _ => return None,
+        };
+        Some((c, i + 2))
+    }
+
+    #[test]
+    fn number_examples() {
+        for (text, end) in [
+            ("0", Some(1)),
+            ("-0", Some(2)),
+            ("01", Some(1)),
+            ("1.5.3", Some(3)),
+            ("1e5e", Some(3)),
+            ("-1.5E+3,", Some(7)),
+            ("2.5e-2}", Some(6)),
+            ("1.", None),
+            ("1.e5", None),
+            ("-", None),
+            ("--1", None),
+            ("+1", None),
+            ("1e", None),
+            ("1e+", None),
+            (".5", None),
+            ("", None),
+            ("x", None),
+        ] {
+            assert_eq!(number(text.as_bytes(), 0), end, "{text}");
+            assert_eq!(old_number(text.as_bytes(), 0), end, "{text}");
+        }
+    }
+
+    #[test]
+    fn encode_utf8_matches_core_for_every_scalar() {
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let mut ours = [0u8; 4];
+            let n = encode_utf8(c as u32, &mut ours);
+            assert_eq!(&ours[..n], c.encode_utf8(&mut [0; 4]).as_bytes(), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn escape_code_matches_the_char_decoder_on_every_short_escape() {
+        for b in 0..=u8::MAX {
+            let s = [b'\\', b, b'x'];
+            let old = old_escape_char(&s, 0).map(|(c, n)| (c as u32, n));
+            assert_eq!(escape_code(&s, 0), old, "{b:#x}");
+        }
+        for hi in (0..=0xFFFF).step_by(7).chain(0xD7F0..0xE010) {
+            for tail in [
+                "", "x", "\\udc00", "\\uDFFF", "\\ud800", "\\u0041", "\\udc0",
+            ] {
+                let s = format!("\\u{hi:04x}{tail}");
+                let old = old_escape_char(s.as_bytes(), 0).map(|(c, n)| (c as u32, n));
+                assert_eq!(escape_code(s.as_bytes(), 0), old, "{s}");
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        #[test]
+        fn number_matches_the_byte_scanner(s in "[-+.eE0-9x ,]{0,12}", from in 0usize..3) {
+            let from = from.min(s.len());
+            prop_assert_eq!(number(s.as_bytes(), from), old_number(s.as_bytes(), from));
+        }
+
+        #[test]
+        fn escape_code_matches_the_char_decoder(s in "(\\\\|u|[dD][89aAbBcCdDeEfF]|[0-9a-fA-F]|[gG\"/bfnrtx ]|\\PC)*", at in 0usize..8) {
+            let b = s.as_bytes();
+            let old = old_escape_char(b, at).map(|(c, n)| (c as u32, n));
+            prop_assert_eq!(escape_code(b, at), old);
+            prop_assert_eq!(escape_char(b, at), old_escape_char(b, at));
+        }
     }
 
     proptest! {

@@ -580,7 +580,9 @@ impl<'a> TokenRequest<'a> {
                 return Err(ApiMisuse::NoEndpoint(crate::Name::KommoTokenWithoutAccount).into());
             }
         };
-        self.send(buf, url, params, args, self.account.is_some())
+        // Only a Kommo account puts the client first (never set without the feature).
+        let auth_first = cfg!(feature = "kommo") && self.account.is_some();
+        self.send(buf, url, params, args, auth_first)
     }
 
     /// The one request writer behind every builder: the `params` table (values from
@@ -774,11 +776,22 @@ fn is_kommo(profile: &Profile) -> bool {
 
 /// A URL as up to three parts written back to back.
 #[derive(Clone, Copy)]
-struct Url<'a>([&'a str; 3]);
+struct Url<'a>([&'a str; URL_PARTS]);
+
+/// How many parts a [`Url`] has: three for the CRM and Kommo dialects, which build theirs
+/// from a base and a path; one without them.
+const URL_PARTS: usize = if cfg!(any(feature = "crm", feature = "kommo")) {
+    3
+} else {
+    1
+};
 
 impl<'a> Url<'a> {
     fn plain(url: &'a str) -> Self {
-        Self([url, "", ""])
+        #[cfg(any(feature = "crm", feature = "kommo"))]
+        return Self([url, "", ""]);
+        #[cfg(not(any(feature = "crm", feature = "kommo")))]
+        Self([url])
     }
 
     #[cfg(feature = "crm")]
@@ -977,7 +990,9 @@ impl Values<'_> {
 /// Writes the parameter groups as one form or JSON body: one loop for both encodings, with
 /// the punctuation taken from a table.
 fn write_body(w: &mut Writer<'_>, enc: BodyEncoding, groups: [&[Param]; 2], values: &Values<'_>) {
-    let json = enc == BodyEncoding::Json;
+    // Only the CRM and Kommo dialects send JSON ([`Profile::body_encoding`]): without them
+    // the JSON string writer is left out of the build.
+    let json = cfg!(any(feature = "crm", feature = "kommo")) && enc == BodyEncoding::Json;
     // Opening, separator, name-value separator, closing.
     let [open, sep, colon, close] = if json {
         ["{", ",", ":", "}"]
@@ -1397,7 +1412,7 @@ pub fn parse_token_response<'b>(
             None => TokenReply::Error(error),
         });
     }
-    let mut t = [None; TOKEN_TEXT.len()];
+    let mut t = [None; TOKEN_TEXT.fields.len()];
     let mut n = [None];
     success_reply(resp, scratch, TOKEN_TEXT, &mut t, &[F::ExpiresIn], &mut n)?;
     let [
@@ -1443,7 +1458,7 @@ pub fn parse_device_authorization_response<'b>(
     if !is_success(resp.status) {
         return Ok(Reply::Error(error_reply(resp, scratch, ERROR_TEXT)?.0));
     }
-    let mut t = [None; DEVICE_TEXT.len()];
+    let mut t = [None; DEVICE_TEXT.fields.len()];
     let mut n = [None; 2];
     success_reply(
         resp,
@@ -1500,7 +1515,7 @@ pub fn parse_ack_response<'b>(
 ) -> Result<Reply<'b, ()>, Error> {
     resp.check()?;
     if is_success(resp.status) {
-        let mut fields = Fields::new(&[]);
+        let mut fields = Fields::new(0);
         match fields.collect(resp.body, &mut Scratch::new(&mut [])) {
             Ok(()) if fields.get(F::Error).is_some() => {
                 return Err(ServerMisbehaved::ErrorInSuccess.into());
@@ -1548,7 +1563,7 @@ fn is_success(status: u16) -> bool {
 fn success_reply<'b>(
     resp: Response<'b>,
     scratch: &'b mut [u8],
-    texts: &[F],
+    texts: &Texts,
     t: &mut [Option<&'b str>],
     nums: &[F],
     n: &mut [Option<u64>],
@@ -1557,12 +1572,12 @@ fn success_reply<'b>(
         return Err(ServerMisbehaved::UnexpectedStatus(HttpStatus::new(resp.status)).into());
     }
     let mut s = Scratch::new(scratch);
-    let mut fields = Fields::new(texts);
+    let mut fields = Fields::new(texts.want);
     fields.collect(resp.body, &mut s)?;
     if fields.get(F::Error).is_some() {
         return Err(ServerMisbehaved::ErrorInSuccess.into());
     }
-    fields.read(texts, t)?;
+    fields.read(texts.fields, t)?;
     for (&f, n) in nums.iter().zip(n) {
         *n = fields.number(f)?;
     }
@@ -1577,7 +1592,7 @@ fn success_reply<'b>(
 fn error_reply<'b>(
     resp: Response<'b>,
     scratch: &'b mut [u8],
-    want: &[F],
+    want: &Texts,
 ) -> Result<(ErrorResponse<'b>, Option<&'b str>), Error> {
     let status = resp.status;
     let unexpected = ServerMisbehaved::UnexpectedStatus(HttpStatus::new(status)).into();
@@ -1585,7 +1600,7 @@ fn error_reply<'b>(
         return Err(unexpected);
     }
     let mut s = Scratch::new(scratch);
-    let mut fields = Fields::new(want);
+    let mut fields = Fields::new(want.want);
     match fields.collect(resp.body, &mut s) {
         Ok(()) if matches!(fields.get(F::Error), Some(Value::String(_))) => {}
         Err(
@@ -1594,8 +1609,8 @@ fn error_reply<'b>(
         ) => return Err(e),
         _ => return Err(unexpected),
     }
-    let mut t = [None; TOKEN_ERROR_TEXT.len()];
-    fields.read(want, &mut t)?;
+    let mut t = [None; TOKEN_ERROR_TEXT.fields.len()];
+    fields.read(want.fields, &mut t)?;
     s.finish()?;
     let [code, description, uri, mfa_token] = t;
     let error = ErrorResponse {
@@ -1609,24 +1624,44 @@ fn error_reply<'b>(
 
 /// The strings each parser reads, decoded during the scan (and only those, so the scratch
 /// needed is exactly their decoded length).
-const TOKEN_TEXT: &[F] = &[
+const TOKEN_TEXT: &Texts = &Texts::new(&[
     F::AccessToken,
     F::MfaToken,
     F::TokenType,
     F::RefreshToken,
     F::Scope,
     F::ErrorDescription,
-];
-const ERROR_TEXT: &[F] = &[F::Error, F::ErrorDescription, F::ErrorUri];
-const TOKEN_ERROR_TEXT: &[F] = &[F::Error, F::ErrorDescription, F::ErrorUri, F::MfaToken];
+]);
+const ERROR_TEXT: &Texts = &Texts::new(&[F::Error, F::ErrorDescription, F::ErrorUri]);
+const TOKEN_ERROR_TEXT: &Texts =
+    &Texts::new(&[F::Error, F::ErrorDescription, F::ErrorUri, F::MfaToken]);
 #[cfg(feature = "device")]
-const DEVICE_TEXT: &[F] = &[
+const DEVICE_TEXT: &Texts = &Texts::new(&[
     F::DeviceCode,
     F::UserCode,
     F::VerificationUri,
     F::VerificationUriComplete,
-];
-const MFA_SECRET_TEXT: &[F] = &[F::MfaSecret];
+]);
+const MFA_SECRET_TEXT: &Texts = &Texts::new(&[F::MfaSecret]);
+
+/// The members a parser reads as strings: in reading order, and as a set of [`F::bit`]s
+/// (computed at compile time) for [`Fields::new`].
+struct Texts {
+    fields: &'static [F],
+    want: u16,
+}
+
+impl Texts {
+    const fn new(fields: &'static [F]) -> Self {
+        let mut want = 0;
+        let mut i = 0;
+        while i < fields.len() {
+            want |= fields[i].bit();
+            i += 1;
+        }
+        Self { fields, want }
+    }
+}
 /// The members [`Fields::read`] reads as tokens ([`Fields::token`]), the others as text.
 const TOKENS: u16 = F::AccessToken.bit()
     | F::MfaToken.bit()
@@ -1780,12 +1815,12 @@ impl<'b> json::Visit<'b> for Fields<'b> {
 }
 
 impl<'b> Fields<'b> {
-    /// No members yet; [`Fields::collect`] will decode the strings in `want`.
-    fn new(want: &[F]) -> Self {
+    /// No members yet; [`Fields::collect`] will decode the strings in `want` ([`F::bit`]s).
+    fn new(want: u16) -> Self {
         Self {
             slots: [None; FIELD_COUNT],
             current: None,
-            want: want.iter().fold(0, |m, f| m | f.bit()),
+            want,
         }
     }
 
@@ -1843,10 +1878,8 @@ impl<'b> Fields<'b> {
             | Some(Member {
                 value: Value::Null, ..
             }) => Ok(None),
-            Some(Member {
-                text: Some(t),
-                value: Value::String(_),
-            }) => {
+            // Only strings come with a decoded text.
+            Some(Member { text: Some(t), .. }) => {
                 if token && t.len > MAX_TOKEN_LEN {
                     Err(Error::CapacityExceeded {
                         what: Capacity::Token,
@@ -1892,7 +1925,7 @@ mod tests {
     use base64::Engine as _;
 
     fn fields(body: &str) -> Result<Fields<'_>, Error> {
-        let mut f = Fields::new(&[]);
+        let mut f = Fields::new(0);
         f.collect(body.as_bytes(), &mut Scratch::new(&mut []))
             .map(|()| f)
     }
@@ -1912,14 +1945,15 @@ mod tests {
     /// reads comes out decoded (a member missing from its set would be refused).
     #[test]
     fn s_tok_3_every_string_a_parser_reads_is_decoded() {
-        let sets: [(&[F], &[F]); 5] = [
+        let sets: [(&Texts, &[F]); 5] = [
             (TOKEN_TEXT, &[F::AccessToken, F::MfaToken, F::RefreshToken]),
             (ERROR_TEXT, &[]),
             (TOKEN_ERROR_TEXT, &[F::MfaToken]),
             (DEVICE_TEXT, &[F::DeviceCode]),
-            (&[F::MfaSecret], &[F::MfaSecret]),
+            (MFA_SECRET_TEXT, &[F::MfaSecret]),
         ];
-        for (want, tokens) in sets {
+        for (texts, tokens) in sets {
+            let want = texts.fields;
             let mut body = std::string::String::from("{");
             for f in want {
                 body.push_str(&format!("\"{}\":\"a\\/b\",", f.name()));
@@ -1927,7 +1961,7 @@ mod tests {
             body.push_str("\"x\":1}");
             let mut buf = [0u8; 256];
             let mut s = Scratch::new(&mut buf);
-            let mut fl = Fields::new(want);
+            let mut fl = Fields::new(texts.want);
             fl.collect(body.as_bytes(), &mut s).unwrap();
             for f in want {
                 assert_eq!(fl.text(*f).unwrap(), Some("a/b"), "{f:?}");
@@ -1955,7 +1989,7 @@ mod tests {
         ] {
             let mut buf = [0u8; 64];
             let mut s = Scratch::new(&mut buf);
-            let mut f = Fields::new(&[F::Scope]);
+            let mut f = Fields::new(F::Scope.bit());
             f.collect(body.as_bytes(), &mut s).unwrap();
             assert_eq!(
                 f.text(F::Scope),
@@ -1984,8 +2018,7 @@ mod tests {
         let body = r#"{"access_token":"plain","scope":"a\/b","error_uri":"\u00e9"}"#;
         let mut buf = [0u8; 3];
         let mut s = Scratch::new(&mut buf);
-        let want = [F::AccessToken, F::Scope, F::ErrorUri];
-        let mut f = Fields::new(&want);
+        let mut f = Fields::new(F::AccessToken.bit() | F::Scope.bit() | F::ErrorUri.bit());
         f.collect(body.as_bytes(), &mut s).unwrap();
         let access = f.text(F::AccessToken).unwrap().unwrap();
         // Borrowed from the body itself: no copy.
