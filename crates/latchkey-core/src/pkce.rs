@@ -76,17 +76,16 @@ impl CodeVerifier {
     /// than a silent truncation: pass exactly the bytes the verifier should use.
     pub fn from_entropy(entropy: &[u8]) -> Result<Self, Error> {
         let mut verifier = Self::empty();
-        verifier.fill(entropy)?;
-        Ok(verifier)
+        verifier.fill(entropy).map(|()| verifier)
     }
 
-    /// An empty verifier, for [`CodeVerifier::fill`] to fill (never handed out empty).
-    pub(crate) fn empty() -> Self {
+    /// An empty verifier, only ever a placeholder for [`CodeVerifier::fill`].
+    pub(crate) const fn empty() -> Self {
         Self(String::new())
     }
 
-    /// [`CodeVerifier::from_entropy`] in place (for [`crate::state::PendingAuthorization`],
-    /// which fills its own verifier rather than moving one through a `Result`).
+    /// [`CodeVerifier::from_entropy`] in place (no verifier moves through a `Result`). Too
+    /// little or too much entropy writes nothing: the lengths are checked first.
     pub(crate) fn fill(&mut self, entropy: &[u8]) -> Result<(), Error> {
         if entropy.len() < MIN_ENTROPY {
             return Err(ApiMisuse::NotEnoughEntropy {
@@ -94,22 +93,20 @@ impl CodeVerifier {
             }
             .into());
         }
+        let too_long = Error::CapacityExceeded {
+            what: Capacity::Entropy,
+            limit: crate::error::limit(MAX_ENTROPY),
+        };
         if entropy.len() > MAX_ENTROPY {
-            return Err(Error::CapacityExceeded {
-                what: Capacity::Entropy,
-                limit: crate::error::limit(MAX_ENTROPY),
-            });
+            return Err(too_long);
         }
         let mut tmp = [0u8; VERIFIER_MAX_LEN];
         // Unreachable, as `put` failing is: 96 bytes encode to exactly 128 characters
         // (nothing is written to `tmp` when it is too small).
-        let Some(text) = crate::encode::base64url(entropy, &mut tmp) else {
-            return Err(Error::CapacityExceeded {
-                what: Capacity::Entropy,
-                limit: crate::error::limit(MAX_ENTROPY),
-            });
+        let result = match crate::encode::base64url(entropy, &mut tmp) {
+            Some(text) => put(self.0.as_mut_view(), text, Capacity::Entropy),
+            None => Err(too_long),
         };
-        let result = put(self.0.as_mut_view(), text, Capacity::Entropy);
         #[cfg(feature = "zeroize")]
         zeroize::Zeroize::zeroize(&mut tmp);
         result

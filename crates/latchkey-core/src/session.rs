@@ -316,6 +316,19 @@ enum Purpose {
     ClientCredentials,
 }
 
+/// What a token response answers (see `Session::on_response`).
+#[derive(Clone, Copy)]
+#[cfg_attr(not(feature = "password-grant"), allow(dead_code))] // reason: only a password grant reads its purpose
+enum Answer {
+    /// A grant: the code exchange, client credentials or (CRM) a password.
+    Grant(Purpose),
+    /// A refresh; `retried` as in [`Refresh::Sent`].
+    Refresh { retried: bool },
+    /// A device token poll (RFC 8628 §3.4).
+    #[cfg(feature = "device")]
+    DevicePoll,
+}
+
 /// Where an authorization request is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
@@ -781,7 +794,8 @@ impl<const A: usize, const R: usize> Session<A, R> {
     fn start_auth(&mut self, entropy: &[u8], now: UnixTime, iframe: bool) -> Result<(), Error> {
         self.tick(now);
         self.ready_to_start(true)?;
-        let pending = PendingAuthorization::from_entropy(entropy)?;
+        let mut pending = PendingAuthorization::empty();
+        pending.fill(entropy)?;
         self.state = State::Pending {
             pending,
             stage: Stage::Authorize,
@@ -1137,42 +1151,21 @@ impl<const A: usize, const R: usize> Session<A, R> {
 
     fn on_response(&mut self, response: Response<'_>, scratch: &mut [u8]) -> Result<(), Error> {
         let clock = self.clock;
-        match &mut self.state {
+        // The states a token response answers share one parse.
+        let (answer, sent_at, account) = match &mut self.state {
             State::ExpectTokenResponse {
                 purpose,
                 sent_at,
                 account,
-            } => {
-                let (purpose, sent_at, account) = (*purpose, *sent_at, account.take());
-                match token::parse_token_response(response, scratch) {
-                    Ok(TokenReply::Token(t)) => {
-                        self.authorized(t, sent_at, account, Outcome::Authorized)
-                    }
-                    #[cfg(feature = "password-grant")]
-                    Ok(TokenReply::MfaRequired(m)) if purpose == Purpose::Password => {
-                        self.state = State::MfaRequired {
-                            mfa: m.mfa_token()?,
-                            queued: None,
-                            in_flight: None,
-                            secret: None,
-                        };
-                        self.announce.done = Some(Outcome::MfaRequired);
-                        Ok(())
-                    }
-                    Ok(reply) => {
-                        // Only the password grant tells replies apart by purpose.
-                        let _ = purpose;
-                        Err(reply_error(reply))
-                    }
-                    Err(e) => Err(e),
-                }
-            }
+            } => (Answer::Grant(*purpose), *sent_at, account.take()),
             State::Signed {
                 refresh: Refresh::Sent { at, retried },
                 ..
-            } => {
-                let (sent_at, retried) = (*at, *retried);
-                self.on_refresh_response(sent_at, retried, response, scratch)
+            } => (Answer::Refresh { retried: *retried }, *at, None),
+            #[cfg(feature = "device")]
+            State::ExpectDeviceApproval(device) if device.in_flight.is_some() => {
+                let sent_at = device.in_flight.take().unwrap_or(clock);
+                (Answer::DevicePoll, sent_at, None)
             }
             #[cfg(feature = "password-grant")]
             State::MfaRequired {
@@ -1181,43 +1174,21 @@ impl<const A: usize, const R: usize> Session<A, R> {
                 ..
             } => {
                 let sent = *in_flight;
-                self.on_mfa_response(sent, response, scratch)
+                return self.on_mfa_response(sent, response, scratch);
             }
             #[cfg(feature = "password-grant")]
             State::Forget { sent: true, .. } => {
                 token::parse_ack_response(response, scratch)?.into_result()?;
                 self.state = State::Idle;
                 self.announce.done = Some(Outcome::Accepted);
-                Ok(())
+                return Ok(());
             }
             #[cfg(feature = "device")]
             State::DeviceStart {
                 sent_at: Some(sent_at),
             } => {
                 let sent_at = *sent_at;
-                self.on_device_authorization(sent_at, response, scratch)
-            }
-            #[cfg(feature = "device")]
-            State::ExpectDeviceApproval(device) if device.in_flight.is_some() => {
-                let sent_at = device.in_flight.take().unwrap_or(clock);
-                match token::parse_token_response(response, scratch)? {
-                    TokenReply::Token(t) => self.authorized(t, sent_at, None, Outcome::Authorized),
-                    TokenReply::Error(e) => match e.code.kind() {
-                        ErrorKind::AuthorizationPending | ErrorKind::SlowDown => {
-                            if e.code.kind() == ErrorKind::SlowDown {
-                                // RFC 8628 §3.5: +5 s for this and every later poll (DEV-1).
-                                device.interval = device.interval.saturating_add(5);
-                            }
-                            // The server answered: any back-off after timeouts ends (DEV-3).
-                            device.wait = device.interval;
-                            device.next_poll = clock.saturating_add(device.wait);
-                            Ok(())
-                        }
-                        // access_denied, expired_token and anything else end the flow (DEV-1).
-                        _ => Err(e.to_error()),
-                    },
-                    reply => Err(reply_error(reply)),
-                }
+                return self.on_device_authorization(sent_at, response, scratch);
             }
             State::Revoking {
                 attempts,
@@ -1251,9 +1222,48 @@ impl<const A: usize, const R: usize> Session<A, R> {
                         Err(e) => Err(e),
                     };
                 self.logged_out(result);
+                return Ok(());
+            }
+            other => return Err(wrong_state(other)),
+        };
+        let reply = token::parse_token_response(response, scratch);
+        match (answer, reply) {
+            (Answer::Refresh { retried }, reply) => {
+                self.on_refresh_response(sent_at, retried, reply)
+            }
+            (_, Ok(TokenReply::Token(t))) => {
+                self.authorized(t, sent_at, account, Outcome::Authorized)
+            }
+            #[cfg(feature = "device")]
+            (Answer::DevicePoll, Ok(TokenReply::Error(e))) => match e.code.kind() {
+                ErrorKind::AuthorizationPending | ErrorKind::SlowDown => {
+                    if let State::ExpectDeviceApproval(device) = &mut self.state {
+                        if e.code.kind() == ErrorKind::SlowDown {
+                            // RFC 8628 §3.5: +5 s for this and every later poll (DEV-1).
+                            device.interval = device.interval.saturating_add(5);
+                        }
+                        // The server answered: any back-off after timeouts ends (DEV-3).
+                        device.wait = device.interval;
+                        device.next_poll = clock.saturating_add(device.wait);
+                    }
+                    Ok(())
+                }
+                // access_denied, expired_token and anything else end the flow (DEV-1).
+                _ => Err(e.to_error()),
+            },
+            #[cfg(feature = "password-grant")]
+            (Answer::Grant(Purpose::Password), Ok(TokenReply::MfaRequired(m))) => {
+                self.state = State::MfaRequired {
+                    mfa: m.mfa_token()?,
+                    queued: None,
+                    in_flight: None,
+                    secret: None,
+                };
+                self.announce.done = Some(Outcome::MfaRequired);
                 Ok(())
             }
-            other => Err(wrong_state(other)),
+            (_, Ok(reply)) => Err(reply_error(reply)),
+            (_, Err(e)) => Err(e),
         }
     }
 
@@ -1266,6 +1276,8 @@ impl<const A: usize, const R: usize> Session<A, R> {
     ///   (DEV-3), until the server answers again: then its own interval applies again;
     /// - a revocation completes the logout with an error (LIFE-5);
     /// - anything else (a single-use code exchange, say) fails the session.
+    // Not inlined, like `handle_callback` (measured on the firmware probe).
+    #[inline(never)]
     pub fn handle_timeout(&mut self, now: UnixTime) -> Result<(), Error> {
         self.tick(now);
         let r = match &mut self.state {
@@ -1279,7 +1291,9 @@ impl<const A: usize, const R: usize> Session<A, R> {
             }
             #[cfg(feature = "device")]
             State::ExpectDeviceApproval(device) if device.in_flight.is_some() => {
-                device.wait = device.wait.saturating_mul(2).clamp(1, MAX_DEVICE_INTERVAL);
+                // Doubled, within 1..=MAX_DEVICE_INTERVAL (capped first: no overflow).
+                device.wait =
+                    (device.wait.min(MAX_DEVICE_INTERVAL) * 2).clamp(1, MAX_DEVICE_INTERVAL);
                 device.next_poll = self.clock.saturating_add(device.wait);
                 device.in_flight = None;
                 Ok(())
@@ -1675,13 +1689,12 @@ impl<const A: usize, const R: usize> Session<A, R> {
         &mut self,
         sent_at: UnixTime,
         retried: bool,
-        response: Response<'_>,
-        scratch: &mut [u8],
+        reply: Result<TokenReply<'_>, Error>,
     ) -> Result<(), Error> {
         // A 5xx (an HTML error page or `server_error`/`temporarily_unavailable`) says nothing
         // about whether the token was rotated: the same as no answer (LIFE-9), instead of
         // poisoning a session whose tokens are still good.
-        match token::parse_token_response(response, scratch) {
+        match reply {
             Err(Error::ServerMisbehaved(ServerMisbehaved::UnexpectedStatus(s)))
                 if s.get() >= 500 =>
             {
@@ -1773,12 +1786,9 @@ impl<const A: usize, const R: usize> Session<A, R> {
         };
         self.state = State::ExpectDeviceApproval(Device {
             code: d.device_code()?,
-            user_code: bounded(d.user_code(), Capacity::Token, MAX_USER_CODE_LEN)?,
-            verification_uri: bounded(d.verification_uri(), Capacity::Url, MAX_URL_LEN)?,
-            verification_uri_complete: match d.verification_uri_complete() {
-                Some(u) => Some(bounded(u, Capacity::Url, MAX_URL_LEN)?),
-                None => None,
-            },
+            user_code: String::new(),
+            verification_uri: String::new(),
+            verification_uri_complete: None,
             interval,
             wait: interval,
             // From when the request was sent, like a token's expiry (LIFE-8): never poll a
@@ -1788,7 +1798,34 @@ impl<const A: usize, const R: usize> Session<A, R> {
             shown: false,
             in_flight: None,
         });
-        Ok(())
+        // The texts are copied in place (no string moves through a `Result`). An error
+        // poisons the session, so a half-filled device state is never used.
+        let State::ExpectDeviceApproval(device) = &mut self.state else {
+            return Ok(());
+        };
+        crate::put(
+            device.user_code.as_mut_view(),
+            d.user_code(),
+            Capacity::Token,
+        )
+        .and_then(|()| {
+            crate::put(
+                device.verification_uri.as_mut_view(),
+                d.verification_uri(),
+                Capacity::Url,
+            )
+        })
+        .and_then(|()| match d.verification_uri_complete() {
+            Some(u) => crate::put(
+                device
+                    .verification_uri_complete
+                    .insert(String::new())
+                    .as_mut_view(),
+                u,
+                Capacity::Url,
+            ),
+            None => Ok(()),
+        })
     }
 
     /// Ends the session without logout: tokens forgotten, store erased, sign in again.
@@ -1947,17 +1984,19 @@ fn authorization_url<'b>(
 #[cfg(feature = "device")]
 fn show_user_code<'b>(device: &Device, buf: &'b mut [u8]) -> Result<Action<'b>, Error> {
     let complete = device.verification_uri_complete.as_deref();
+    // The three texts together, checked once (then every copy below fits): too small a
+    // buffer reports all of it, so one retry with that size succeeds.
+    let required =
+        device.user_code.len() + device.verification_uri.len() + complete.map_or(0, str::len);
+    if buf.len() < required {
+        return Err(Error::BufferTooSmall {
+            required: crate::error::Len::new(required),
+        });
+    }
     let (a, rest) = split_copy(buf, &device.user_code)?;
-    let (b, rest) = split_copy(rest, &device.verification_uri)
-        .map_err(|e| add_required(e, device.user_code.len()))?;
+    let (b, rest) = split_copy(rest, &device.verification_uri)?;
     let c = match complete {
-        Some(c) => Some(
-            split_copy(rest, c)
-                .map_err(|e| {
-                    add_required(e, device.user_code.len() + device.verification_uri.len())
-                })?
-                .0,
-        ),
+        Some(c) => Some(split_copy(rest, c)?.0),
         None => None,
     };
     Ok(Action::ShowUserCode {
@@ -1985,7 +2024,7 @@ fn utf8(b: &[u8]) -> &str {
     core::str::from_utf8(b).unwrap_or_default()
 }
 
-#[cfg(any(feature = "crm", feature = "device"))]
+#[cfg(feature = "crm")]
 fn add_required(e: Error, extra: usize) -> Error {
     match e {
         Error::BufferTooSmall { required } => Error::BufferTooSmall {
@@ -2019,7 +2058,7 @@ fn remember(slot: &mut String<MAX_DESCRIPTION_LEN>, description: Option<&str>) {
     );
 }
 
-#[cfg(any(feature = "device", feature = "password-grant"))]
+#[cfg(feature = "password-grant")]
 fn bounded<const N: usize>(s: &str, what: Capacity, limit: usize) -> Result<String<N>, Error> {
     String::try_from(s).map_err(|_| Error::CapacityExceeded {
         what,
@@ -2078,6 +2117,38 @@ mod tests {
         let tokens = core::mem::size_of::<Tokens<DEFAULT_ACCESS_CAP, DEFAULT_REFRESH_CAP>>();
         let config = core::mem::size_of::<Config>();
         assert!(core::mem::size_of::<Session>() < tokens + config + 1024);
+    }
+
+    #[test]
+    fn too_little_entropy_leaves_a_pending_authorization_as_it_was() {
+        let config = Config::new(
+            Profile::rfc6749("https://as.example/a", "https://as.example/t").unwrap(),
+            Client::new("c", "https://app.example/cb").unwrap(),
+        );
+        let mut s: Session<64, 64> = Session::new(config);
+        let (mut buf, mut scratch) = ([0u8; 1024], [0u8; 1024]);
+        let entropy: [u8; 48] = core::array::from_fn(|i| i as u8);
+        s.start_authorization(&entropy, 1).unwrap();
+        let Ok(Action::OpenUrl(url)) = s.poll_action(1, &mut buf) else {
+            panic!("no URL");
+        };
+        // The state is made in place from bytes 32..48 of the entropy.
+        let state = crate::state::StateToken::from_entropy(&entropy[32..]).unwrap();
+        assert!(
+            url.contains(&format!("&state={}&", state.as_str())),
+            "{url}"
+        );
+        let query = format!("code=x&state={}", state.as_str());
+        assert!(s.callback_matches(query.as_bytes(), &mut scratch));
+        assert_eq!(
+            s.start_authorization(&entropy[..47], 2),
+            Err(ApiMisuse::NotEnoughEntropy { required: 48 }.into())
+        );
+        assert_eq!(s.phase(), Phase::ExpectCallback);
+        assert!(s.callback_matches(query.as_bytes(), &mut scratch));
+        // Enough entropy replaces it.
+        s.start_authorization(&[9u8; 48], 3).unwrap();
+        assert!(!s.callback_matches(query.as_bytes(), &mut scratch));
     }
 
     #[test]

@@ -66,11 +66,11 @@ impl StateToken {
     /// truncation.
     pub fn from_entropy(entropy: &[u8]) -> Result<Self, Error> {
         let mut state = Self(String::new());
-        state.fill(entropy)?;
-        Ok(state)
+        state.fill(entropy).map(|()| state)
     }
 
-    /// [`StateToken::from_entropy`] in place (see [`PendingAuthorization::from_entropy`]).
+    /// [`StateToken::from_entropy`] in place (no state moves through a `Result`). Too
+    /// little or too much entropy writes nothing: the lengths are checked first.
     fn fill(&mut self, entropy: &[u8]) -> Result<(), Error> {
         if entropy.len() < STATE_ENTROPY {
             return Err(ApiMisuse::NotEnoughEntropy {
@@ -88,7 +88,9 @@ impl StateToken {
         let mut tmp = [0u8; MAX_STATE_LEN];
         // Unreachable: 48 bytes encode to exactly 64 ASCII characters.
         let result = match crate::encode::base64url(entropy, &mut tmp) {
-            Some(text) => put(self.0.as_mut_view(), text, Capacity::Entropy).map_err(|_| too_long),
+            Some(text) => {
+                crate::put(self.0.as_mut_view(), text, Capacity::Entropy).map_err(|_| too_long)
+            }
             None => Err(too_long),
         };
         #[cfg(feature = "zeroize")]
@@ -236,19 +238,30 @@ impl PendingAuthorization {
     /// Fewer than 48 bytes is [`ApiMisuse::NotEnoughEntropy`]. Bytes after the first 48 are
     /// not used (the layout is fixed, so this changes no output length).
     pub fn from_entropy(entropy: &[u8]) -> Result<Self, Error> {
+        let mut pending = Self::empty();
+        pending.fill(entropy).map(|()| pending)
+    }
+
+    /// A request with empty secrets, only ever a placeholder for
+    /// [`PendingAuthorization::fill`].
+    pub(crate) const fn empty() -> Self {
+        Self {
+            verifier: CodeVerifier::empty(),
+            state: StateToken(String::new()),
+        }
+    }
+
+    /// [`PendingAuthorization::from_entropy`] in place: no verifier or state moves through
+    /// a `Result` (the session fills one, then moves it into its state once). Too little
+    /// entropy writes nothing: it is checked first, and then nothing else can fail.
+    pub(crate) fn fill(&mut self, entropy: &[u8]) -> Result<(), Error> {
         let not_enough = ApiMisuse::NotEnoughEntropy {
             required: AUTHORIZATION_ENTROPY as u8,
         };
         let (v, rest) = entropy.split_at_checked(MIN_ENTROPY).ok_or(not_enough)?;
         let s = rest.get(..STATE_ENTROPY).ok_or(not_enough)?;
-        // Filled in place: no verifier or state moved through a `Result`.
-        let mut pending = Self {
-            verifier: CodeVerifier::empty(),
-            state: StateToken(String::new()),
-        };
-        pending.verifier.fill(v)?;
-        pending.state.fill(s)?;
-        Ok(pending)
+        // One error exit for both (not one per `?`).
+        self.verifier.fill(v).and_then(|()| self.state.fill(s))
     }
 
     /// Draws [`AUTHORIZATION_ENTROPY`] bytes from the operating system (`getrandom`) and

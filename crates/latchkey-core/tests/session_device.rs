@@ -267,3 +267,99 @@ fn s_dev_1_expiry_counts_from_when_the_request_was_sent() {
     );
     assert!(device_polls(&p).iter().all(|&t| t < t0 + 60));
 }
+
+/// A session in `ExpectDeviceApproval` after the device authorization response `body`.
+fn after_device_response(body: &str) -> (latchkey_core::session::Session, Result<(), Error>) {
+    use latchkey_core::http::Response;
+    use latchkey_core::session::{Action, Session};
+    let mut s: Session = Session::new(rfc_public());
+    let (mut buf, mut scratch) = ([0u8; 4096], [0u8; 4096]);
+    s.start_device_authorization(1_000).unwrap();
+    assert!(matches!(
+        s.poll_action(1_000, &mut buf),
+        Ok(Action::Send(_))
+    ));
+    let r = s.handle_response(Response::new(200, body.as_bytes()), 1_000, &mut scratch);
+    (s, r)
+}
+
+#[test]
+fn s_dev_2_too_small_a_buffer_reports_the_whole_user_code_action() {
+    use latchkey_core::session::Action;
+    let body = r#"{"device_code":"dc","user_code":"WDJB-MJHT","verification_uri":"https://as.example/device","verification_uri_complete":"https://as.example/device?user_code=WDJB-MJHT","expires_in":1800,"interval":5}"#;
+    let (mut s, r) = after_device_response(body);
+    r.unwrap();
+    let whole = "WDJB-MJHT".len()
+        + "https://as.example/device".len()
+        + "https://as.example/device?user_code=WDJB-MJHT".len();
+    // Too small for any piece, then for the last one only: the size of all three, and the
+    // action stays queued.
+    for short in [4, whole - 1] {
+        let mut buf = vec![0u8; short];
+        assert_eq!(
+            s.poll_action(1_000, &mut buf),
+            Err(Error::BufferTooSmall {
+                required: latchkey_core::Len::new(whole)
+            })
+        );
+        assert_eq!(s.phase(), Phase::ExpectDeviceApproval);
+    }
+    let mut exact = vec![0u8; whole];
+    assert_eq!(
+        s.poll_action(1_000, &mut exact),
+        Ok(Action::ShowUserCode {
+            user_code: "WDJB-MJHT",
+            verification_uri: "https://as.example/device",
+            verification_uri_complete: Some("https://as.example/device?user_code=WDJB-MJHT"),
+        })
+    );
+}
+
+#[test]
+fn s_dev_2_oversized_device_texts_are_capacity_errors() {
+    use latchkey_core::session::MAX_USER_CODE_LEN;
+    use latchkey_core::{Capacity, MAX_URL_LEN};
+    let long_code = "W".repeat(MAX_USER_CODE_LEN + 1);
+    let long_uri = format!("https://as.example/{}", "d".repeat(MAX_URL_LEN));
+    let ok_uri = "https://as.example/device";
+    let cases = [
+        (
+            long_code.as_str(),
+            ok_uri,
+            None,
+            Capacity::Token,
+            MAX_USER_CODE_LEN,
+        ),
+        ("WDJB", long_uri.as_str(), None, Capacity::Url, MAX_URL_LEN),
+        (
+            "WDJB",
+            ok_uri,
+            Some(long_uri.as_str()),
+            Capacity::Url,
+            MAX_URL_LEN,
+        ),
+    ];
+    for (user_code, uri, complete, what, limit) in cases {
+        let complete = complete.map_or(String::new(), |c| {
+            format!(r#","verification_uri_complete":"{c}""#)
+        });
+        let body = format!(
+            r#"{{"device_code":"dc","user_code":"{user_code}","verification_uri":"{uri}"{complete},"expires_in":1800}}"#
+        );
+        let (s, r) = after_device_response(&body);
+        let limit = u16::try_from(limit).unwrap();
+        let e = Error::CapacityExceeded { what, limit };
+        assert_eq!(r, Err(e), "{body}");
+        assert_eq!(s.phase(), Phase::Failed);
+        assert_eq!(s.failure(), Some(e));
+    }
+    // At the limits, they fit.
+    let code = "W".repeat(MAX_USER_CODE_LEN);
+    let uri = format!("https://as.example/{}", "d".repeat(MAX_URL_LEN - 19));
+    let body = format!(
+        r#"{{"device_code":"dc","user_code":"{code}","verification_uri":"{uri}","verification_uri_complete":"{uri}","expires_in":1800}}"#
+    );
+    let (s, r) = after_device_response(&body);
+    assert_eq!(r, Ok(()));
+    assert_eq!(s.phase(), Phase::ExpectDeviceApproval);
+}
