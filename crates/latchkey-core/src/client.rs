@@ -163,23 +163,25 @@ impl Field {
     /// The field's rule and its name in [`ApiMisuse::BadConfig`]: a look-up in a static
     /// table (data, not code).
     fn rule(self) -> (Rule, Name) {
-        /// By [`Field`]: lowest and highest byte, a banned byte, the name.
-        static RULES: [(u8, u8, u8, Name); 4] = [
+        /// A rule with one banned byte.
+        const fn rule(lowest: u8, highest: u8, banned: u8) -> Rule {
+            Rule {
+                lowest,
+                highest,
+                banned: [banned, banned],
+            }
+        }
+        /// By [`Field`]: the rule (stored whole, so it is loaded as one word) and the name.
+        static RULES: [(Rule, Name); 4] = [
             // One or more visible ASCII characters.
-            (0x21, 0x7e, 0x7f, Name::ClientId),
+            (rule(0x21, 0x7e, 0x7f), Name::ClientId),
             // No whitespace, control bytes or `#` (then [`redirect_uri_shape`]).
-            (0x21, 0xff, b'#', Name::RedirectUri),
+            (rule(0x21, 0xff, b'#'), Name::RedirectUri),
             // No control characters (and, but for the scope, not empty).
-            (0x20, 0xff, 0x7f, Name::ClientSecret),
-            (0x20, 0xff, 0x7f, Name::Scope),
+            (rule(0x20, 0xff, 0x7f), Name::ClientSecret),
+            (rule(0x20, 0xff, 0x7f), Name::Scope),
         ];
-        let (lowest, highest, banned, what) = RULES[self as usize];
-        let rule = Rule {
-            lowest,
-            highest,
-            banned: [banned, banned],
-        };
-        (rule, what)
+        RULES[self as usize]
     }
 }
 

@@ -532,7 +532,8 @@ impl ErrorKind {
     /// The kind of a wire error code; unknown codes are [`ErrorKind::Other`].
     pub fn from_code(code: &str) -> Self {
         // A scan over the registered kinds' names: smaller than a `match` on the strings.
-        const REGISTERED: [ErrorKind; 15] = [
+        // A `static` scanned by reference: a `const` by value was first copied to the stack.
+        static REGISTERED: [ErrorKind; 15] = [
             ErrorKind::InvalidRequest,
             ErrorKind::InvalidClient,
             ErrorKind::InvalidGrant,
@@ -550,9 +551,9 @@ impl ErrorKind {
             ErrorKind::RateLimitExceeded,
         ];
         REGISTERED
-            .into_iter()
+            .iter()
             .find(|k| k.as_str() == code)
-            .unwrap_or(Self::Other)
+            .map_or(Self::Other, |&k| k)
     }
 }
 

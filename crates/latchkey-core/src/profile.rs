@@ -169,10 +169,10 @@ pub(crate) enum Web<'a> {
 /// `http://`, or something else.
 #[inline(never)]
 pub(crate) fn web_authority(url: &[u8]) -> Web<'_> {
-    let (rest, secure) = match after(url, b"http") {
-        Some([b's', b':', b'/', b'/', rest @ ..]) => (rest, true),
-        Some([b':', b'/', b'/', rest @ ..]) => (rest, false),
-        _ => return Web::Other,
+    let (rest, secure) = match (after(url, b"https://"), after(url, b"http://")) {
+        (Some(rest), _) => (rest, true),
+        (None, Some(rest)) => (rest, false),
+        (None, None) => return Web::Other,
     };
     // The authority part (`host[:port]`): up to the path, query or fragment.
     let end = rest
