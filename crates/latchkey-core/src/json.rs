@@ -78,16 +78,14 @@ pub(crate) fn decodes_to(escaped: &str, name: &str) -> bool {
 }
 
 /// Parses an unsigned integer that may arrive as a JSON number (`3599`) or, as some servers
-/// send it, a string of ASCII digits (`"3599"`) (TOK-8, protocol.md §1).
+/// send it, a string of ASCII digits (`"3599"`) (TOK-8, protocol.md §1): `digits` is the
+/// number's text or the string's raw text (escapes still in).
 ///
 /// Anything else — negative, fractional or exponent numbers, strings with other characters
-/// (signs, spaces, escapes), booleans, objects — and values above `u64::MAX` are
-/// [`InvalidMessage::NumberOutOfRange`] naming `field`: no wrap, no truncation.
-pub(crate) fn lenient_u64(value: Value<'_>, field: crate::Name) -> Result<u64, Error> {
-    let digits = match value {
-        Value::Number(n) | Value::String(n) => n,
-        _ => return Err(InvalidMessage::NumberOutOfRange(field).into()),
-    };
+/// (signs, spaces, escapes), empty text (the caller's stand-in for booleans and objects) —
+/// and values above `u64::MAX` are [`InvalidMessage::NumberOutOfRange`] naming `field`: no
+/// wrap, no truncation.
+pub(crate) fn lenient_u64(digits: &str, field: crate::Name) -> Result<u64, Error> {
     if digits.is_empty() {
         return Err(InvalidMessage::NumberOutOfRange(field).into());
     }
@@ -203,31 +201,37 @@ impl<'b> Scratch<'b> {
 
     /// Hands out the `n` bytes just decoded at the front of the buffer (or, when they did
     /// not fit, an empty text and a note to fail in [`Scratch::finish`]).
-    fn take(&mut self, n: usize, control: bool) -> Result<Text<'b>, Error> {
-        self.required = self.required.saturating_add(n);
+    ///
+    /// The bytes are valid UTF-8 by construction: the body was checked whole, escapes are
+    /// ASCII, so the runs copied between them are whole characters, and each escape decodes
+    /// to a Unicode scalar value (never a surrogate; [`encode_utf8`]). A decode that did
+    /// not fit wrote nothing here (`n` is past the end). So the check below cannot fail;
+    /// without `unsafe` there is no unchecked conversion, and its would-be failure maps to
+    /// the empty text instead of an error path.
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
+    fn take(&mut self, n: usize, control: bool) -> Text<'b> {
+        // No overflow: each decoded string is at most as long as its part of the body.
+        self.required += n;
+        let mut text = "";
         if self.short || n > self.rest.len() {
             self.short = true;
-            return Ok(Text {
-                text: "",
-                len: n,
-                control,
-            });
+        } else {
+            let (head, tail) = core::mem::take(&mut self.rest).split_at_mut(n);
+            self.rest = tail;
+            let head: &'b [u8] = head;
+            text = core::str::from_utf8(head).unwrap_or_default();
         }
-        let (head, tail) = core::mem::take(&mut self.rest).split_at_mut(n);
-        self.rest = tail;
-        let head: &'b [u8] = head;
-        // The input was valid UTF-8 and split only around ASCII escapes; decoded escapes are
-        // whole characters. This check cannot fail, but the core forbids unchecked conversions to skip it.
-        let text = core::str::from_utf8(head).map_err(|_| InvalidMessage::NotUtf8)?;
-        Ok(Text {
+        Text {
             text,
             len: n,
             control,
-        })
+        }
     }
 
     /// [`Error::BufferTooSmall`] with the total decoded length of every escaped string
-    /// asked for, if the buffer was too small for them.
+    /// asked for, if the buffer was too small for them. (Out of line on 32-bit targets: one
+    /// copy for every parser.)
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
     pub(crate) fn finish(self) -> Result<(), Error> {
         if self.short {
             Err(Error::BufferTooSmall {
@@ -343,7 +347,10 @@ fn visit_compact<'a>(
     v: &mut dyn Visit<'a>,
 ) -> Result<(), Error> {
     const _: () = assert!(crate::MAX_JSON_DEPTH <= u32::BITS as usize);
+    const _: () = assert!(crate::MAX_JSON_DEPTH >= 1);
     let text = core::str::from_utf8(body).map_err(|_| InvalidMessage::NotUtf8)?;
+    // The same bytes: one pointer and length to keep in registers, not two.
+    let body = text.as_bytes();
     let at = |i: usize| body.get(i).copied().unwrap_or(0);
     let ws = |mut i: usize| {
         while matches!(at(i), b' ' | b'\t' | b'\n' | b'\r') {
@@ -351,9 +358,10 @@ fn visit_compact<'a>(
         }
         i
     };
-    // One bit per open level, innermost lowest: 1 for an object, 0 for an array.
+    // The open levels, as the nesting depth and the kinds in one word: 0 at the top; else a
+    // 1 for the top-level object, then one bit per nested level, innermost lowest (1 for an
+    // object, 0 for an array). The depth is the position of the highest bit, plus one.
     let mut stack: u32 = 0;
-    let mut depth = 0usize;
     let mut pos = 0usize;
     // Where the value of the current top-level member starts; whether the visitor wants it.
     let mut start = 0usize;
@@ -363,12 +371,12 @@ fn visit_compact<'a>(
     loop {
         pos = ws(pos);
         let c = at(pos);
-        if depth == 1 && state == Expect::Value {
+        if stack == 1 && state == Expect::Value {
             start = pos;
         }
         let value = match (state, c) {
-            (Expect::Name | Expect::Value, b'"') if depth > 0 => {
-                let decoding = want && depth == 1 && state == Expect::Value;
+            (Expect::Name | Expect::Value, b'"') if stack != 0 => {
+                let decoding = want && stack == 1 && state == Expect::Value;
                 let mut st = StrScan::NEW;
                 let dst: &mut [u8] = match scratch.short {
                     false if decoding => &mut *scratch.rest,
@@ -380,7 +388,7 @@ fn visit_compact<'a>(
                 };
                 pos = end + 1;
                 if state == Expect::Name {
-                    if depth == 1 {
+                    if stack == 1 {
                         want = v.name(Name {
                             raw,
                             escaped: st.escaped,
@@ -401,13 +409,13 @@ fn visit_compact<'a>(
                         len: raw.len(),
                         control: st.control,
                     }),
-                    true => Some(scratch.take(st.written, st.control)?),
+                    true => Some(scratch.take(st.written, st.control)),
                 };
                 (Value::String(raw), text)
             }
-            (Expect::Value, b'{' | b'[') if depth > 0 || c == b'{' => {
-                depth += 1;
-                if depth > crate::MAX_JSON_DEPTH {
+            (Expect::Value, b'{' | b'[') if stack != 0 || c == b'{' => {
+                // Already `MAX_JSON_DEPTH` levels open: bit `MAX_JSON_DEPTH - 1` is set.
+                if stack >> (crate::MAX_JSON_DEPTH - 1) != 0 {
                     return Err(Error::CapacityExceeded {
                         what: Capacity::JsonDepth,
                         limit: crate::error::limit(crate::MAX_JSON_DEPTH),
@@ -422,11 +430,10 @@ fn visit_compact<'a>(
                     continue;
                 }
                 pos += 1;
-                depth -= 1;
                 stack >>= 1;
                 (if object { Value::Object } else { Value::Array }, None)
             }
-            (Expect::Value, _) if depth > 0 => {
+            (Expect::Value, _) if stack != 0 => {
                 // A literal, else a number (or nothing valid: `number` fails).
                 let (word, value): (&[u8], _) = match c {
                     b't' => (b"true", Value::Bool(true)),
@@ -445,7 +452,7 @@ fn visit_compact<'a>(
                 pos += word.len();
                 (value, None)
             }
-            (Expect::Comma, _) if depth > 0 => {
+            (Expect::Comma, _) if stack != 0 => {
                 let object = stack & 1 == 1;
                 if c == b',' {
                     pos += 1;
@@ -456,7 +463,6 @@ fn visit_compact<'a>(
                     break;
                 }
                 pos += 1;
-                depth -= 1;
                 stack >>= 1;
                 (if object { Value::Object } else { Value::Array }, None)
             }
@@ -464,7 +470,7 @@ fn visit_compact<'a>(
             _ => break,
         };
         state = Expect::Comma;
-        if depth == 1 {
+        if stack == 1 {
             v.value(value.0, body.get(start..pos).unwrap_or_default(), value.1)?;
         }
     }
@@ -960,7 +966,7 @@ impl<'a> Scanner<'a> {
                 len: raw.len(),
                 control,
             }),
-            Some(scratch) => Some(scratch.take(written, control)?),
+            Some(scratch) => Some(scratch.take(written, control)),
         };
         Ok(Str { raw, escaped, text })
     }
@@ -1176,7 +1182,14 @@ mod tests {
 
     #[test]
     fn s_tok_8_lenient_u64() {
-        let ok = |v| lenient_u64(v, crate::Name::ExpiresIn);
+        // As the token parsers call it: a string's or a number's text, else empty.
+        let ok = |v| {
+            let text = match v {
+                Value::String(s) | Value::Number(s) => s,
+                _ => "",
+            };
+            lenient_u64(text, crate::Name::ExpiresIn)
+        };
         assert_eq!(ok(Value::Number("3599")), Ok(3599));
         assert_eq!(ok(Value::String("3599")), Ok(3599));
         assert_eq!(ok(Value::Number("18446744073709551615")), Ok(u64::MAX));

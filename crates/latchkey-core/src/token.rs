@@ -116,13 +116,11 @@ macro_rules! secret_string {
                 Self::copy(s, false)
             }
 
-            /// [`check_secret`], then the copy (built in place: no `String<N>` moves
-            /// through a `Result`).
+            /// The checks and the copy of [`set_secret`] (built in place: no `String<N>`
+            /// moves through a `Result`).
             fn copy(s: &str, check_controls: bool) -> Result<Self, Error> {
-                check_secret(s, $field, check_controls, N)?;
                 let mut t = Self(String::new());
-                // Cannot fail: `check_secret` bounded the length by `N`.
-                let _ = t.0.push_str(s);
+                set_secret(t.0.as_mut_view(), s, $field, check_controls)?;
                 Ok(t)
             }
 
@@ -186,7 +184,7 @@ impl<const N: usize> AccessToken<N> {
     /// Replaces the text in place, checked as [`AccessToken::new`] checks it (no token value
     /// is built and moved through a `Result`); on an error the token is unchanged.
     pub(crate) fn set(&mut self, s: &str) -> Result<(), Error> {
-        set_secret(self.0.as_mut_view(), s, crate::Name::AccessToken)
+        set_secret(self.0.as_mut_view(), s, crate::Name::AccessToken, true)
     }
 }
 
@@ -200,22 +198,42 @@ impl<const N: usize> RefreshToken<N> {
     /// Replaces the text in place, checked as [`RefreshToken::new`] checks it; on an error
     /// the token is unchanged.
     pub(crate) fn set(&mut self, s: &str) -> Result<(), Error> {
-        set_secret(self.0.as_mut_view(), s, crate::Name::RefreshToken)
+        set_secret(self.0.as_mut_view(), s, crate::Name::RefreshToken, true)
     }
 }
 
-/// The body of the in-place setters, once for every capacity: [`check_secret`], then the
-/// old text wiped (under `zeroize`) and replaced.
+/// The checks and the copy behind every token setter and constructor, once for every
+/// capacity: empty is [`InvalidMessage::Empty`] naming `field`, a control character (when
+/// `check_controls`) [`InvalidMessage::ControlCharacter`], more than the capacity
+/// [`Error::CapacityExceeded`]; then the old text is wiped (under `zeroize`) and replaced.
+/// On an error `dst` is unchanged.
+#[inline(never)]
 fn set_secret(
     dst: &mut heapless::string::StringView,
     s: &str,
     field: crate::Name,
+    check_controls: bool,
 ) -> Result<(), Error> {
-    check_secret(s, field, true, dst.capacity())?;
+    if s.is_empty() {
+        return Err(InvalidMessage::Empty(field).into());
+    }
+    if check_controls && s.bytes().any(is_control) {
+        return Err(InvalidMessage::ControlCharacter.into());
+    }
+    let cap = dst.capacity();
+    if s.len() > cap {
+        return Err(Error::CapacityExceeded {
+            what: Capacity::Token,
+            limit: crate::error::limit(cap),
+        });
+    }
+    // (A new, empty token has nothing to wipe.)
     #[cfg(feature = "zeroize")]
-    zeroize::Zeroize::zeroize(dst);
+    if !dst.is_empty() {
+        zeroize::Zeroize::zeroize(dst);
+    }
     dst.clear();
-    // Cannot fail: `check_secret` bounded the length by the capacity.
+    // Cannot fail: the length is at most the capacity.
     let _ = dst.push_str(s);
     Ok(())
 }
@@ -237,31 +255,6 @@ secret_string!(
     crate::Name::DeviceCode,
     DEFAULT_CODE_CAP
 );
-
-/// The checks before a token is copied into a `String<N>`, once for every capacity: empty is
-/// [`InvalidMessage::Empty`] naming `field`, a control character (when `check_controls`)
-/// [`InvalidMessage::ControlCharacter`], more than `cap` bytes [`Error::CapacityExceeded`].
-#[inline(never)]
-fn check_secret(
-    s: &str,
-    field: crate::Name,
-    check_controls: bool,
-    cap: usize,
-) -> Result<(), Error> {
-    if s.is_empty() {
-        return Err(InvalidMessage::Empty(field).into());
-    }
-    if check_controls && s.bytes().any(is_control) {
-        return Err(InvalidMessage::ControlCharacter.into());
-    }
-    if s.len() > cap {
-        return Err(Error::CapacityExceeded {
-            what: Capacity::Token,
-            limit: crate::error::limit(cap),
-        });
-    }
-    Ok(())
-}
 
 /// The second factor a CRM user binds (`mfa_type` of `/oauth/mfa/bind`).
 #[cfg(feature = "password-grant")]
@@ -1401,16 +1394,7 @@ pub fn parse_token_response<'b>(
 ) -> Result<TokenReply<'b>, Error> {
     resp.check()?;
     if !is_success(resp.status) {
-        let (error, mfa_token) = error_reply(resp, scratch, TOKEN_ERROR_TEXT)?;
-        return Ok(match mfa_token {
-            Some(mfa_token) => TokenReply::MfaRequired(MfaRequired {
-                mfa_token,
-                code: Some(error.code),
-                description: error.description,
-                status: resp.status,
-            }),
-            None => TokenReply::Error(error),
-        });
+        return error_reply(resp, scratch, TOKEN_ERROR_TEXT);
     }
     let mut t = [None; TOKEN_TEXT.fields.len()];
     let mut n = [None];
@@ -1456,7 +1440,7 @@ pub fn parse_device_authorization_response<'b>(
 ) -> Result<Reply<'b, DeviceAuthorizationResponse<'b>>, Error> {
     resp.check()?;
     if !is_success(resp.status) {
-        return Ok(Reply::Error(error_reply(resp, scratch, ERROR_TEXT)?.0));
+        return Ok(Reply::Error(error_response(resp, scratch)?));
     }
     let mut t = [None; DEVICE_TEXT.fields.len()];
     let mut n = [None; 2];
@@ -1493,7 +1477,7 @@ pub fn parse_mfa_secret_response<'b>(
 ) -> Result<Reply<'b, MfaSecretResponse<'b>>, Error> {
     resp.check()?;
     if !is_success(resp.status) {
-        return Ok(Reply::Error(error_reply(resp, scratch, ERROR_TEXT)?.0));
+        return Ok(Reply::Error(error_response(resp, scratch)?));
     }
     let mut t = [None];
     success_reply(resp, scratch, MFA_SECRET_TEXT, &mut t, &[], &mut [])?;
@@ -1517,7 +1501,7 @@ pub fn parse_ack_response<'b>(
     if is_success(resp.status) {
         let mut fields = Fields::new(0);
         match fields.collect(resp.body, &mut Scratch::new(&mut [])) {
-            Ok(()) if fields.get(F::Error).is_some() => {
+            Ok(()) if fields.kind(F::Error) != Kind::Absent => {
                 return Err(ServerMisbehaved::ErrorInSuccess.into());
             }
             Err(e @ Error::InvalidMessage(InvalidMessage::Duplicate(_))) => return Err(e),
@@ -1526,7 +1510,7 @@ pub fn parse_ack_response<'b>(
         }
         return Ok(Reply::Success(()));
     }
-    Ok(Reply::Error(error_reply(resp, scratch, ERROR_TEXT)?.0))
+    Ok(Reply::Error(error_response(resp, scratch)?))
 }
 
 /// Parses a revocation response (RFC 7009 §2.2, CRM `/oauth/revoke`).
@@ -1547,9 +1531,7 @@ pub fn parse_revocation_response<'b>(
     if resp.status == 503 {
         return Ok(RevocationReply::Unavailable { retry_after });
     }
-    Ok(RevocationReply::Error(
-        error_reply(resp, scratch, ERROR_TEXT)?.0,
-    ))
+    Ok(RevocationReply::Error(error_response(resp, scratch)?))
 }
 
 fn is_success(status: u16) -> bool {
@@ -1574,7 +1556,7 @@ fn success_reply<'b>(
     let mut s = Scratch::new(scratch);
     let mut fields = Fields::new(texts.want);
     fields.collect(resp.body, &mut s)?;
-    if fields.get(F::Error).is_some() {
+    if fields.kind(F::Error) != Kind::Absent {
         return Err(ServerMisbehaved::ErrorInSuccess.into());
     }
     fields.read(texts.fields, t)?;
@@ -1584,16 +1566,31 @@ fn success_reply<'b>(
     s.finish()
 }
 
+/// Reads a non-2xx answer as [`error_reply`] does, with [`ERROR_TEXT`]: its error response.
+fn error_response<'b>(
+    resp: Response<'b>,
+    scratch: &'b mut [u8],
+) -> Result<ErrorResponse<'b>, Error> {
+    match error_reply(resp, scratch, ERROR_TEXT)? {
+        TokenReply::Error(e) => Ok(e),
+        // Never: without `mfa_token` in `ERROR_TEXT` the reply is always an error.
+        TokenReply::MfaRequired(_) | TokenReply::Token(_) => {
+            Err(ServerMisbehaved::UnexpectedStatus(HttpStatus::new(resp.status)).into())
+        }
+    }
+}
+
 /// Reads a non-2xx answer: its error response (the strings of `want`, [`ERROR_TEXT`]
-/// possibly followed by `mfa_token`, read in order) and the `mfa_token` if `want` has it.
-/// A body that is not a JSON object with a string `error` (an HTML 502 page, say) is
-/// [`ServerMisbehaved::UnexpectedStatus`]; duplicates and oversize nesting still fail.
+/// possibly followed by `mfa_token`, read in order), or [`TokenReply::MfaRequired`] if
+/// `want` has `mfa_token` and the body too. A body that is not a JSON object with a string
+/// `error` (an HTML 502 page, say) is [`ServerMisbehaved::UnexpectedStatus`]; duplicates
+/// and oversize nesting still fail.
 #[inline(never)]
 fn error_reply<'b>(
     resp: Response<'b>,
     scratch: &'b mut [u8],
     want: &Texts,
-) -> Result<(ErrorResponse<'b>, Option<&'b str>), Error> {
+) -> Result<TokenReply<'b>, Error> {
     let status = resp.status;
     let unexpected = ServerMisbehaved::UnexpectedStatus(HttpStatus::new(status)).into();
     if !(400..600).contains(&status) {
@@ -1602,7 +1599,7 @@ fn error_reply<'b>(
     let mut s = Scratch::new(scratch);
     let mut fields = Fields::new(want.want);
     match fields.collect(resp.body, &mut s) {
-        Ok(()) if matches!(fields.get(F::Error), Some(Value::String(_))) => {}
+        Ok(()) if fields.kind(F::Error) == Kind::Decoded => {}
         Err(
             e @ (Error::InvalidMessage(InvalidMessage::Duplicate(_))
             | Error::CapacityExceeded { .. }),
@@ -1613,13 +1610,21 @@ fn error_reply<'b>(
     fields.read(want.fields, &mut t)?;
     s.finish()?;
     let [code, description, uri, mfa_token] = t;
-    let error = ErrorResponse {
-        code: ErrorCode::from_code(code.unwrap_or_default()),
-        description,
-        uri,
-        status,
-    };
-    Ok((error, mfa_token))
+    let code = ErrorCode::from_code(code.unwrap_or_default());
+    Ok(match mfa_token {
+        Some(mfa_token) => TokenReply::MfaRequired(MfaRequired {
+            mfa_token,
+            code: Some(code),
+            description,
+            status,
+        }),
+        None => TokenReply::Error(ErrorResponse {
+            code,
+            description,
+            uri,
+            status,
+        }),
+    })
 }
 
 /// The strings each parser reads, decoded during the scan (and only those, so the scratch
@@ -1770,18 +1775,49 @@ impl F {
     }
 }
 
-/// One known member: its raw value and, if it is a string the parser asked for, its
-/// decoded text.
+/// One known member, as [`Fields::collect`] recorded it: what it is ([`Slot::kind`]) and
+/// its text — the decoded text of a string the parser asked for, else the raw text of a
+/// string or a number. Smaller than the raw [`Value`] plus the decoded [`Text`] it
+/// replaced (16 bytes instead of 28 on 32-bit targets).
 #[derive(Debug, Clone, Copy)]
-struct Member<'b> {
-    value: Value<'b>,
-    text: Option<Text<'b>>,
+struct Slot<'b> {
+    /// `None` when absent, `null`, a boolean, an object or an array (which `lenient_u64`
+    /// then refuses as the empty text).
+    text: Option<&'b str>,
+    /// The decoded length of a [`Kind::Decoded`] string (also when the scratch ran out).
+    len: usize,
+    kind: Kind,
+    /// Whether a decoded string holds a control character.
+    control: bool,
+}
+
+/// What a [`Slot`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Nothing: the member was not in the body.
+    Absent,
+    /// `null`.
+    Null,
+    /// A string the parser asked for, decoded.
+    Decoded,
+    /// Any other value: a string not asked for or a number (raw text), or a boolean,
+    /// object or array (no text).
+    Other,
+}
+
+impl Slot<'_> {
+    const ABSENT: Self = Self {
+        text: None,
+        len: 0,
+        kind: Kind::Absent,
+        control: false,
+    };
 }
 
 /// The known members of one JSON object body; filled in place by [`Fields::collect`] (it
 /// is the [`json::Visit`]or), so the slots are never copied around.
 struct Fields<'b> {
-    slots: [Option<Member<'b>>; FIELD_COUNT],
+    slots: [Slot<'b>; FIELD_COUNT],
     /// The known member whose value comes next.
     current: Option<F>,
     /// [`F::bit`]s of the strings to decode.
@@ -1805,10 +1841,31 @@ impl<'b> json::Visit<'b> for Fields<'b> {
     ) -> Result<(), Error> {
         if let Some(f) = self.current.take() {
             let slot = &mut self.slots[f as usize];
-            if slot.is_some() {
+            if slot.kind != Kind::Absent {
                 return Err(InvalidMessage::Duplicate(f.id()).into());
             }
-            *slot = Some(Member { value, text });
+            *slot = match (value, text) {
+                // Only strings come with a decoded text.
+                (_, Some(t)) => Slot {
+                    text: Some(t.text),
+                    len: t.len,
+                    kind: Kind::Decoded,
+                    control: t.control,
+                },
+                (Value::Null, _) => Slot {
+                    kind: Kind::Null,
+                    ..Slot::ABSENT
+                },
+                (Value::String(raw) | Value::Number(raw), _) => Slot {
+                    text: Some(raw),
+                    kind: Kind::Other,
+                    ..Slot::ABSENT
+                },
+                _ => Slot {
+                    kind: Kind::Other,
+                    ..Slot::ABSENT
+                },
+            };
         }
         Ok(())
     }
@@ -1818,7 +1875,7 @@ impl<'b> Fields<'b> {
     /// No members yet; [`Fields::collect`] will decode the strings in `want` ([`F::bit`]s).
     fn new(want: u16) -> Self {
         Self {
-            slots: [None; FIELD_COUNT],
+            slots: [Slot::ABSENT; FIELD_COUNT],
             current: None,
             want,
         }
@@ -1833,8 +1890,9 @@ impl<'b> Fields<'b> {
         json::visit(body, s, self)
     }
 
-    fn get(&self, f: F) -> Option<Value<'b>> {
-        self.slots[f as usize].map(|m| m.value)
+    /// What member `f` is.
+    fn kind(&self, f: F) -> Kind {
+        self.slots[f as usize].kind
     }
 
     /// Reads `fs` in order into `out`: tokens ([`TOKENS`]) as [`Fields::token`] reads them,
@@ -1873,34 +1931,32 @@ impl<'b> Fields<'b> {
 
     /// [`Fields::text`], or [`Fields::token`] when `token`, in one body.
     fn string(&self, f: F, token: bool) -> Result<Option<&'b str>, Error> {
-        match &self.slots[f as usize] {
-            None
-            | Some(Member {
-                value: Value::Null, ..
-            }) => Ok(None),
-            // Only strings come with a decoded text.
-            Some(Member { text: Some(t), .. }) => {
-                if token && t.len > MAX_TOKEN_LEN {
+        let s = &self.slots[f as usize];
+        match s.kind {
+            Kind::Absent | Kind::Null => Ok(None),
+            Kind::Decoded => {
+                if token && s.len > MAX_TOKEN_LEN {
                     Err(Error::CapacityExceeded {
                         what: Capacity::Token,
                         limit: crate::error::limit(MAX_TOKEN_LEN),
                     })
-                } else if t.control {
+                } else if s.control {
                     Err(InvalidMessage::ControlCharacter.into())
                 } else {
-                    Ok(Some(t.text).filter(|t| !token || !t.is_empty()))
+                    Ok(s.text.filter(|t| !token || !t.is_empty()))
                 }
             }
             // A string not asked for when collecting is a bug here, not the server's; it
             // cannot be decoded any more, so it is refused rather than handed out raw.
-            Some(_) => Err(InvalidMessage::BadValue(f.id()).into()),
+            Kind::Other => Err(InvalidMessage::BadValue(f.id()).into()),
         }
     }
 
     fn number(&self, f: F) -> Result<Option<u64>, Error> {
-        match self.get(f) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => json::lenient_u64(v, f.id()).map(Some),
+        let s = &self.slots[f as usize];
+        match s.kind {
+            Kind::Absent | Kind::Null => Ok(None),
+            _ => json::lenient_u64(s.text.unwrap_or_default(), f.id()).map(Some),
         }
     }
 }
@@ -2010,7 +2066,7 @@ mod tests {
             Some(InvalidMessage::Duplicate(crate::Name::Interval).into())
         );
         let f = fields(r#"{"device\u005fcode":"d","other":[{"device_code":1}]}"#).unwrap();
-        assert_eq!(f.get(F::DeviceCode), Some(Value::String("d")));
+        assert_eq!(f.slots[F::DeviceCode as usize].text, Some("d"));
     }
 
     #[test]
@@ -2147,6 +2203,396 @@ mod tests {
             proptest::prop_assert_eq!(pairs.len(), 5);
             proptest::prop_assert_eq!(&pairs[1].1, "s\"\\");
             proptest::prop_assert_eq!(&pairs[3].1, &refresh);
+        }
+    }
+
+    /// The reader [`Fields`] replaced (one `Option<Member>` per known member, the raw
+    /// [`Value`] and the decoded [`Text`]), as the oracle for the differential tests below.
+    mod old {
+        use super::*;
+
+        #[derive(Clone, Copy)]
+        struct Member<'b> {
+            value: Value<'b>,
+            text: Option<Text<'b>>,
+        }
+
+        pub(super) struct OldFields<'b> {
+            slots: [Option<Member<'b>>; FIELD_COUNT],
+            current: Option<F>,
+            want: u16,
+        }
+
+        impl<'b> json::Visit<'b> for OldFields<'b> {
+            fn name(&mut self, name: Name<'b>) -> bool {
+                let mut buf = [0u8; json::NAME_CAP];
+                self.current = name.decoded(&mut buf).and_then(F::from_name);
+                self.current.is_some_and(|f| self.want & f.bit() != 0)
+            }
+
+            fn value(
+                &mut self,
+                value: Value<'b>,
+                _raw: &'b [u8],
+                text: Option<Text<'b>>,
+            ) -> Result<(), Error> {
+                if let Some(f) = self.current.take() {
+                    let slot = &mut self.slots[f as usize];
+                    if slot.is_some() {
+                        return Err(InvalidMessage::Duplicate(f.id()).into());
+                    }
+                    *slot = Some(Member { value, text });
+                }
+                Ok(())
+            }
+        }
+
+        impl<'b> OldFields<'b> {
+            pub(super) fn new(want: u16) -> Self {
+                Self {
+                    slots: [None; FIELD_COUNT],
+                    current: None,
+                    want,
+                }
+            }
+
+            pub(super) fn collect(
+                &mut self,
+                body: &'b [u8],
+                s: &mut Scratch<'b>,
+            ) -> Result<(), Error> {
+                json::visit(body, s, self)
+            }
+
+            pub(super) fn get(&self, f: F) -> Option<Value<'b>> {
+                self.slots[f as usize].map(|m| m.value)
+            }
+
+            pub(super) fn read(&self, fs: &[F], out: &mut [Option<&'b str>]) -> Result<(), Error> {
+                for (&f, o) in fs.iter().zip(out) {
+                    *o = self.string(f, TOKENS & f.bit() != 0)?;
+                    if f == F::Error
+                        && !o
+                            .unwrap_or_default()
+                            .bytes()
+                            .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+                    {
+                        return Err(InvalidMessage::BadValue(crate::Name::Error).into());
+                    }
+                }
+                Ok(())
+            }
+
+            pub(super) fn string(&self, f: F, token: bool) -> Result<Option<&'b str>, Error> {
+                match &self.slots[f as usize] {
+                    None
+                    | Some(Member {
+                        value: Value::Null, ..
+                    }) => Ok(None),
+                    Some(Member { text: Some(t), .. }) => {
+                        if token && t.len > MAX_TOKEN_LEN {
+                            Err(Error::CapacityExceeded {
+                                what: Capacity::Token,
+                                limit: crate::error::limit(MAX_TOKEN_LEN),
+                            })
+                        } else if t.control {
+                            Err(InvalidMessage::ControlCharacter.into())
+                        } else {
+                            Ok(Some(t.text).filter(|t| !token || !t.is_empty()))
+                        }
+                    }
+                    Some(_) => Err(InvalidMessage::BadValue(f.id()).into()),
+                }
+            }
+
+            pub(super) fn number(&self, f: F) -> Result<Option<u64>, Error> {
+                let digits = match self.get(f) {
+                    None | Some(Value::Null) => return Ok(None),
+                    Some(Value::Number(n) | Value::String(n)) => n,
+                    Some(_) => return Err(InvalidMessage::NumberOutOfRange(f.id()).into()),
+                };
+                json::lenient_u64(digits, f.id()).map(Some)
+            }
+        }
+
+        fn success_reply<'b>(
+            resp: Response<'b>,
+            scratch: &'b mut [u8],
+            texts: &Texts,
+            t: &mut [Option<&'b str>],
+            nums: &[F],
+            n: &mut [Option<u64>],
+        ) -> Result<(), Error> {
+            if resp.status != 200 {
+                return Err(
+                    ServerMisbehaved::UnexpectedStatus(HttpStatus::new(resp.status)).into(),
+                );
+            }
+            let mut s = Scratch::new(scratch);
+            let mut fields = OldFields::new(texts.want);
+            fields.collect(resp.body, &mut s)?;
+            if fields.get(F::Error).is_some() {
+                return Err(ServerMisbehaved::ErrorInSuccess.into());
+            }
+            fields.read(texts.fields, t)?;
+            for (&f, n) in nums.iter().zip(n) {
+                *n = fields.number(f)?;
+            }
+            s.finish()
+        }
+
+        fn error_reply<'b>(
+            resp: Response<'b>,
+            scratch: &'b mut [u8],
+            want: &Texts,
+        ) -> Result<(ErrorResponse<'b>, Option<&'b str>), Error> {
+            let status = resp.status;
+            let unexpected = ServerMisbehaved::UnexpectedStatus(HttpStatus::new(status)).into();
+            if !(400..600).contains(&status) {
+                return Err(unexpected);
+            }
+            let mut s = Scratch::new(scratch);
+            let mut fields = OldFields::new(want.want);
+            match fields.collect(resp.body, &mut s) {
+                Ok(()) if matches!(fields.get(F::Error), Some(Value::String(_))) => {}
+                Err(
+                    e @ (Error::InvalidMessage(InvalidMessage::Duplicate(_))
+                    | Error::CapacityExceeded { .. }),
+                ) => return Err(e),
+                _ => return Err(unexpected),
+            }
+            let mut t = [None; TOKEN_ERROR_TEXT.fields.len()];
+            fields.read(want.fields, &mut t)?;
+            s.finish()?;
+            let [code, description, uri, mfa_token] = t;
+            let error = ErrorResponse {
+                code: ErrorCode::from_code(code.unwrap_or_default()),
+                description,
+                uri,
+                status,
+            };
+            Ok((error, mfa_token))
+        }
+
+        pub(super) fn parse_token_response<'b>(
+            resp: Response<'b>,
+            scratch: &'b mut [u8],
+        ) -> Result<TokenReply<'b>, Error> {
+            resp.check()?;
+            if !is_success(resp.status) {
+                let (error, mfa_token) = error_reply(resp, scratch, TOKEN_ERROR_TEXT)?;
+                return Ok(match mfa_token {
+                    Some(mfa_token) => TokenReply::MfaRequired(MfaRequired {
+                        mfa_token,
+                        code: Some(error.code),
+                        description: error.description,
+                        status: resp.status,
+                    }),
+                    None => TokenReply::Error(error),
+                });
+            }
+            let mut t = [None; TOKEN_TEXT.fields.len()];
+            let mut n = [None];
+            success_reply(resp, scratch, TOKEN_TEXT, &mut t, &[F::ExpiresIn], &mut n)?;
+            let [
+                access_token,
+                mfa_token,
+                token_type,
+                refresh_token,
+                scope,
+                description,
+            ] = t;
+            let Some(access_token) = access_token else {
+                return match mfa_token {
+                    Some(mfa_token) => Ok(TokenReply::MfaRequired(MfaRequired {
+                        mfa_token,
+                        code: None,
+                        description,
+                        status: resp.status,
+                    })),
+                    None => Err(ServerMisbehaved::MissingField(crate::Name::AccessToken).into()),
+                };
+            };
+            let token_type =
+                token_type.ok_or(ServerMisbehaved::MissingField(crate::Name::TokenType))?;
+            Ok(TokenReply::Token(TokenResponse {
+                access_token,
+                token_type,
+                expires_in: n[0],
+                refresh_token,
+                scope,
+            }))
+        }
+
+        pub(super) fn parse_device_authorization_response<'b>(
+            resp: Response<'b>,
+            scratch: &'b mut [u8],
+        ) -> Result<Reply<'b, DeviceAuthorizationResponse<'b>>, Error> {
+            resp.check()?;
+            if !is_success(resp.status) {
+                return Ok(Reply::Error(error_reply(resp, scratch, ERROR_TEXT)?.0));
+            }
+            let mut t = [None; DEVICE_TEXT.fields.len()];
+            let mut n = [None; 2];
+            success_reply(
+                resp,
+                scratch,
+                DEVICE_TEXT,
+                &mut t,
+                &[F::ExpiresIn, F::Interval],
+                &mut n,
+            )?;
+            let [
+                device_code,
+                user_code,
+                verification_uri,
+                verification_uri_complete,
+            ] = t;
+            let missing = |f: F| ServerMisbehaved::MissingField(f.id());
+            Ok(Reply::Success(DeviceAuthorizationResponse {
+                device_code: device_code.ok_or(missing(F::DeviceCode))?,
+                user_code: user_code.ok_or(missing(F::UserCode))?,
+                verification_uri: verification_uri.ok_or(missing(F::VerificationUri))?,
+                verification_uri_complete,
+                expires_in: n[0].ok_or(missing(F::ExpiresIn))?,
+                interval: n[1].unwrap_or(DEFAULT_DEVICE_INTERVAL),
+            }))
+        }
+
+        pub(super) fn parse_ack_response<'b>(
+            resp: Response<'b>,
+            scratch: &'b mut [u8],
+        ) -> Result<Reply<'b, ()>, Error> {
+            resp.check()?;
+            if is_success(resp.status) {
+                let mut fields = OldFields::new(0);
+                match fields.collect(resp.body, &mut Scratch::new(&mut [])) {
+                    Ok(()) if fields.get(F::Error).is_some() => {
+                        return Err(ServerMisbehaved::ErrorInSuccess.into());
+                    }
+                    Err(e @ Error::InvalidMessage(InvalidMessage::Duplicate(_))) => return Err(e),
+                    _ => {}
+                }
+                return Ok(Reply::Success(()));
+            }
+            Ok(Reply::Error(error_reply(resp, scratch, ERROR_TEXT)?.0))
+        }
+
+        pub(super) fn parse_mfa_secret_response<'b>(
+            resp: Response<'b>,
+            scratch: &'b mut [u8],
+        ) -> Result<Reply<'b, MfaSecretResponse<'b>>, Error> {
+            resp.check()?;
+            if !is_success(resp.status) {
+                return Ok(Reply::Error(error_reply(resp, scratch, ERROR_TEXT)?.0));
+            }
+            let mut t = [None];
+            success_reply(resp, scratch, MFA_SECRET_TEXT, &mut t, &[], &mut [])?;
+            Ok(Reply::Success(MfaSecretResponse {
+                mfa_secret: t[0].ok_or(ServerMisbehaved::MissingField(crate::Name::MfaSecret))?,
+            }))
+        }
+    }
+
+    /// Members, valid and not, that the differential bodies are made of: every known name
+    /// (also escaped), values of every type, escapes, controls, long tokens.
+    fn reply_body() -> impl proptest::strategy::Strategy<Value = std::string::String> {
+        use proptest::prelude::*;
+        let names = prop_oneof![
+            proptest::sample::select(NAMES.to_vec()).prop_map(std::string::String::from),
+            Just(r"access\u005ftoken".into()),
+            Just(r"mfa\u005Ftoken".into()),
+            Just("other".into()),
+        ];
+        let long = "t".repeat(MAX_TOKEN_LEN + 1);
+        let values = prop_oneof![
+            proptest::sample::select(vec![
+                r#""plain""#,
+                r#""a\/b""#,
+                r#""\u00e9\ud83d\ude00""#,
+                r#""""#,
+                r#""3599""#,
+                r#""35x""#,
+                r#""x\u0000""#,
+                r#""x\n""#,
+                "\"del\x7f\"",
+                r#""Bearer""#,
+                r#""invalid_grant""#,
+                r#""bad code""#,
+                r#""q\"uote""#,
+                "3600",
+                "0",
+                "-1",
+                "1.5",
+                "18446744073709551616",
+                "true",
+                "null",
+                "{\"access_token\":\"x\"}",
+                "[1,\"a\"]",
+                "tru",
+            ])
+            .prop_map(std::string::String::from),
+            Just(format!("\"{long}\"")),
+            Just(format!("\"{}\\/\"", "t".repeat(MAX_TOKEN_LEN))),
+        ];
+        proptest::collection::vec((names, values), 0..8).prop_map(|ms| {
+            let members: std::vec::Vec<_> =
+                ms.iter().map(|(n, v)| format!("\"{n}\":{v}")).collect();
+            format!("{{{}}}", members.join(","))
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+
+        /// [`Fields`] reads every member exactly as the reader it replaced.
+        #[test]
+        fn fields_match_the_old_reader(body in reply_body(), want: u16, cap in 0usize..48) {
+            let (mut a, mut b) = (vec![0u8; cap], vec![0u8; cap]);
+            let (mut sa, mut sb) = (Scratch::new(&mut a), Scratch::new(&mut b));
+            let mut new = Fields::new(want);
+            let mut old = old::OldFields::new(want);
+            let rn = new.collect(body.as_bytes(), &mut sa);
+            let ro = old.collect(body.as_bytes(), &mut sb);
+            proptest::prop_assert_eq!(rn, ro);
+            if rn.is_ok() {
+                for f in ALL {
+                    proptest::prop_assert_eq!(new.string(f, false), old.string(f, false));
+                    proptest::prop_assert_eq!(new.string(f, true), old.string(f, true));
+                    proptest::prop_assert_eq!(new.number(f), old.number(f));
+                    proptest::prop_assert_eq!(new.kind(f) != Kind::Absent, old.get(f).is_some());
+                    if want & f.bit() != 0 {
+                        proptest::prop_assert_eq!(
+                            new.kind(f) == Kind::Decoded,
+                            matches!(old.get(f), Some(Value::String(_)))
+                        );
+                    }
+                }
+            }
+            proptest::prop_assert_eq!(sa.finish(), sb.finish());
+            proptest::prop_assert_eq!(a, b);
+        }
+
+        /// Every response parser answers exactly as before, for every status class.
+        #[test]
+        fn parsers_match_the_old_ones(
+            body in reply_body(),
+            status in proptest::sample::select(vec![200u16, 201, 204, 302, 400, 401, 404, 429, 500, 503, 600]),
+            cap in 0usize..48,
+        ) {
+            let body = body.as_bytes();
+            macro_rules! same {
+                ($new:expr, $old:expr) => {{
+                    let (mut a, mut b) = (vec![0u8; cap], vec![0u8; cap]);
+                    let n = $new(Response::new(status, body), &mut a);
+                    let o = $old(Response::new(status, body), &mut b);
+                    proptest::prop_assert_eq!(n, o);
+                }};
+            }
+            same!(parse_token_response, old::parse_token_response);
+            same!(parse_device_authorization_response, old::parse_device_authorization_response);
+            same!(parse_ack_response, old::parse_ack_response);
+            same!(parse_mfa_secret_response, old::parse_mfa_secret_response);
         }
     }
 }
