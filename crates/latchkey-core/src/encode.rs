@@ -14,7 +14,7 @@
 //! On 64-bit hosts `base64url` calls the `base64` crate (a dependency for those targets
 //! only), which is what keeps `CodeChallenge::s256` at the `pkce_s256` bench's sha2+base64
 //! floor. On other targets the core encodes base64 itself (`Writer::base64_in`, a bit
-//! accumulator, ≈ 130 bytes on `thumbv7em`): the crate's encoder is one 1.1 KB unrolled loop
+//! accumulator, ≈ 110 bytes on `thumbv7em`): the crate's encoder is one 1.1 KB unrolled loop
 //! there (its `internal_encode`; every engine config shares it, and there is no smaller
 //! engine), a fifteenth of the core's 16 KiB firmware budget, spent on four short inputs —
 //! a 32-byte digest, 32..=96 and 16..=48 bytes of entropy. `Basic` credentials are
@@ -151,7 +151,9 @@ impl<'a> Writer<'a> {
             } else if b == b' ' && space_as_plus {
                 self.byte(b'+');
             } else {
-                self.hex_escape(b'%', b);
+                self.byte(b'%');
+                self.byte(HEX[usize::from(b >> 4)]);
+                self.byte(HEX[usize::from(b & 15)]);
             }
         }
     }
@@ -210,9 +212,12 @@ impl<'a> Writer<'a> {
         }
         if bits > 0 {
             self.byte(alphabet[((acc << (6 - bits)) & 63) as usize]);
-            // 2 bits left → 2 characters so far in the group, 4 bits → 3.
+            // 2 bits left → 2 characters so far in the group, 4 bits → 3: `=` for each
+            // missing one.
             if pad {
-                self.bytes(if bits == 2 { b"==" } else { b"=" });
+                for _ in 0..(6 - bits) / 2 {
+                    self.byte(b'=');
+                }
             }
         }
     }
@@ -261,8 +266,9 @@ fn base64url_crate(data: &[u8], out: &mut [u8]) -> Option<usize> {
 /// [`base64url_into`]'s compact encoder (see there).
 #[cfg(any(not(target_pointer_width = "64"), test))]
 fn base64url_compact(data: &[u8], out: &mut [u8]) -> Option<usize> {
-    // 4 characters per whole group of 3 bytes, 2 or 3 for a last group of 1 or 2.
-    let n = data.len() / 3 * 4 + (data.len() % 3 * 4).div_ceil(3);
+    // 4 characters per whole group of 3 bytes, 2 or 3 for a last group of 1 or 2: ⌈4n/3⌉
+    // (saturating: no buffer is that long, so a huge input is `None`).
+    let n = data.len().saturating_mul(4).div_ceil(3);
     let mut w = Writer::new(out.get_mut(..n)?);
     w.base64_in(URL_SAFE, false, data);
     Some(n)
@@ -340,54 +346,63 @@ pub fn form_encode(s: &str, buf: &mut [u8]) -> Result<usize, Error> {
 /// Bad escapes, NUL and control bytes, and non-UTF-8 results are errors (CB-2); output longer
 /// than `buf` is [`Error::BufferTooSmall`].
 pub fn form_decode<'b>(s: &[u8], buf: &'b mut [u8]) -> Result<&'b str, Error> {
+    // `decoded_len` assumes every `%` starts a whole escape; a malformed tail can make it
+    // smaller than what was already decoded (all of `buf`), so never report less than one
+    // byte more than the buffer holds.
+    let required = decoded_len(s).max(buf.len() + 1);
+    decode(s, buf, required)
+}
+
+/// [`form_decode`] with the same result and the same first error, but reporting `required`
+/// as the size a too-small `buf` needs (the callback parser reports its query's length).
+pub(crate) fn decode<'b>(s: &[u8], buf: &'b mut [u8], required: usize) -> Result<&'b str, Error> {
     let mut n = 0;
     let mut rest = s;
-    while let Some((&c, tail)) = rest.split_first() {
-        rest = tail;
-        let b = match c {
-            b'+' => b' ',
-            b'%' => {
-                let Some((&[hi, lo], tail)) = rest.split_first_chunk::<2>() else {
-                    return Err(InvalidMessage::BadPercentEncoding.into());
-                };
-                let (Some(hi), Some(lo)) = (hex_value(hi), hex_value(lo)) else {
-                    return Err(InvalidMessage::BadPercentEncoding.into());
-                };
-                rest = tail;
-                (hi << 4) | lo
+    // One exit for the three ways to fail.
+    let failed = 'fail: {
+        while let Some((&c, tail)) = rest.split_first() {
+            rest = tail;
+            let b = match c {
+                b'+' => b' ',
+                b'%' => {
+                    // Two hex digits, one at a time (a missing one is as bad as a wrong one).
+                    let mut v = 0;
+                    for _ in 0..2 {
+                        let Some((d, tail)) = rest.split_first() else {
+                            break 'fail InvalidMessage::BadPercentEncoding.into();
+                        };
+                        let Some(d) = char::from(*d).to_digit(16) else {
+                            break 'fail InvalidMessage::BadPercentEncoding.into();
+                        };
+                        v = (v << 4) | d;
+                        rest = tail;
+                    }
+                    v as u8
+                }
+                b => b,
+            };
+            if b < 0x20 || b == 0x7f {
+                break 'fail InvalidMessage::ControlCharacter.into();
             }
-            b => b,
-        };
-        if b < 0x20 || b == 0x7f {
-            return Err(InvalidMessage::ControlCharacter.into());
+            let Some(slot) = buf.get_mut(n) else {
+                break 'fail Error::BufferTooSmall {
+                    required: Len::new(required),
+                };
+            };
+            *slot = b;
+            n += 1;
         }
-        match buf.get_mut(n) {
-            Some(slot) => *slot = b,
-            None => {
-                // `decoded_len` assumes every `%` starts a whole escape; a malformed tail
-                // can make it smaller than what was already decoded, so never report less
-                // than one byte more than the buffer holds.
-                return Err(Error::BufferTooSmall {
-                    required: Len::new(decoded_len(s).max(n + 1)),
-                });
-            }
-        }
-        n += 1;
-    }
-    // `n` bytes were written, so `get` always succeeds (and compiles to no panic path).
-    core::str::from_utf8(buf.get(..n).unwrap_or_default())
-        .map_err(|_| InvalidMessage::NotUtf8.into())
+        // `n` bytes were written, so `get` always succeeds (and compiles to no panic path).
+        return core::str::from_utf8(buf.get(..n).unwrap_or_default())
+            .map_err(|_| InvalidMessage::NotUtf8.into());
+    };
+    Err(failed)
 }
 
 /// An upper bound of the decoded length of a form component (exact for well-formed input).
 fn decoded_len(s: &[u8]) -> usize {
     let escapes = s.iter().filter(|&&b| b == b'%').count();
     s.len().saturating_sub(escapes * 2)
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    // `to_digit(16)` takes exactly `0-9 a-f A-F`; the callback parser shares its code.
-    char::from(b).to_digit(16).map(|d| d as u8)
 }
 
 #[cfg(test)]
@@ -561,6 +576,61 @@ mod tests {
             if m > 0 {
                 proptest::prop_assert_eq!(base64url_into(&data, &mut ours[..m - 1]), None);
             }
+        }
+
+        /// `form_decode` (now `decode` and a wrapper that sizes a too-small buffer) agrees
+        /// with its previous one-piece form on every input and buffer size.
+        #[test]
+        fn form_decode_agrees_with_its_previous_form(
+            bytes in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::num::u8::ANY,
+                    proptest::sample::select(b"%+aF0=".to_vec()),
+                ],
+                0..64,
+            ),
+            out_len in 0usize..70,
+        ) {
+            fn hex_value(b: u8) -> Option<u8> {
+                char::from(b).to_digit(16).map(|d| d as u8)
+            }
+            fn previous<'b>(s: &[u8], buf: &'b mut [u8]) -> Result<&'b str, Error> {
+                let mut n = 0;
+                let mut rest = s;
+                while let Some((&c, tail)) = rest.split_first() {
+                    rest = tail;
+                    let b = match c {
+                        b'+' => b' ',
+                        b'%' => {
+                            let Some((&[hi, lo], tail)) = rest.split_first_chunk::<2>() else {
+                                return Err(InvalidMessage::BadPercentEncoding.into());
+                            };
+                            let (Some(hi), Some(lo)) = (hex_value(hi), hex_value(lo)) else {
+                                return Err(InvalidMessage::BadPercentEncoding.into());
+                            };
+                            rest = tail;
+                            (hi << 4) | lo
+                        }
+                        b => b,
+                    };
+                    if b < 0x20 || b == 0x7f {
+                        return Err(InvalidMessage::ControlCharacter.into());
+                    }
+                    match buf.get_mut(n) {
+                        Some(slot) => *slot = b,
+                        None => {
+                            return Err(Error::BufferTooSmall {
+                                required: Len::new(decoded_len(s).max(n + 1)),
+                            });
+                        }
+                    }
+                    n += 1;
+                }
+                core::str::from_utf8(&buf[..n]).map_err(|_| InvalidMessage::NotUtf8.into())
+            }
+            let mut a = vec![0u8; out_len];
+            let mut b = vec![0u8; out_len];
+            proptest::prop_assert_eq!(form_decode(&bytes, &mut a), previous(&bytes, &mut b));
         }
 
         #[test]
