@@ -342,6 +342,8 @@ const _: () = assert!(size_of::<Error>() == 4 && size_of::<Result<(), Error>>() 
 /// - [`Error::CapacityExceeded`]: input exceeded a documented capacity of the core.
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Word-aligned, so an error is stored as one word rather than byte by byte.
+#[repr(align(4))]
 pub enum Error {
     /// Malformed input from an untrusted party.
     InvalidMessage(InvalidMessage),
