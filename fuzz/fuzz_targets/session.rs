@@ -302,8 +302,8 @@ fuzz_target!(|input: Input| {
 
 fn run<const A: usize, const R: usize>(input: Input) {
     let cfg = latchkey_fuzz::config(input.config)
-        .with_refresh_skew(u64::from(input.skew))
-        .with_default_expires_in(u64::from(input.default_expires_in));
+        .with_refresh_skew(u32::from(input.skew))
+        .with_default_expires_in(u32::from(input.default_expires_in));
     let mut h = Harness {
         cfg_index: input.config,
         allow: latchkey_fuzz::allowlist(&cfg),

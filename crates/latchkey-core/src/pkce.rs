@@ -190,14 +190,14 @@ impl CodeChallenge {
     /// (the UTF-8 view is made only when [`CodeChallenge::as_str`] is called).
     pub fn s256(verifier: &CodeVerifier) -> Self {
         let digest = digest(verifier.secret().as_bytes());
-        let mut bytes = [0u8; CHALLENGE_CAP];
-        // Always Ok(43): 32 bytes encode to 43 characters and the array holds at least 43.
-        let len = crate::encode::base64url_into(&digest, &mut bytes).unwrap_or(0);
-        Self {
-            bytes,
-            len,
+        let mut challenge = Self {
+            bytes: [0u8; CHALLENGE_CAP],
+            len: 0,
             method: ChallengeMethod::S256,
-        }
+        };
+        // Always Ok(43): 32 bytes encode to 43 characters and the array holds at least 43.
+        challenge.len = crate::encode::base64url_into(&digest, &mut challenge.bytes).unwrap_or(0);
+        challenge
     }
 
     /// The challenge text (the `code_challenge` parameter).

@@ -42,10 +42,10 @@ pub const MAX_EXTRA_LEN: usize = 256;
 /// ([`Session::error_description`]); a longer one is not kept.
 pub const MAX_DESCRIPTION_LEN: usize = 256;
 /// Default seconds before expiry at which a refresh becomes due (LIFE-1).
-pub const DEFAULT_REFRESH_SKEW: u64 = 60;
+pub const DEFAULT_REFRESH_SKEW: u32 = 60;
 /// Lifetime assumed when a token response has no `expires_in` (LIFE-1): one hour, the most
 /// common server default, so a token without a stated lifetime is refreshed after that.
-pub const DEFAULT_EXPIRES_IN: u64 = 3600;
+pub const DEFAULT_EXPIRES_IN: u32 = 3600;
 /// Default capacity of the session's access token (bytes): holds 2–3 KB JWTs.
 pub const DEFAULT_ACCESS_CAP: usize = 4096;
 /// Default capacity of the session's refresh token (bytes).
@@ -76,9 +76,13 @@ pub struct Config {
     /// The client registration.
     pub client: Client,
     /// A refresh is due this many seconds before the access token expires.
-    pub refresh_skew: u64,
+    ///
+    /// The config's durations are `u32` seconds (up to 136 years): with no `u64` in it, a
+    /// config is 4-byte aligned, and 32-bit targets move it with the 4-byte-aligned
+    /// `memcpy` the rest of the session uses.
+    pub refresh_skew: u32,
     /// The lifetime assumed when the server sends no `expires_in`.
-    pub default_expires_in: u64,
+    pub default_expires_in: u32,
     /// The exact origin of the parent page for the CRM iframe flow (PM-1).
     #[cfg(feature = "crm")]
     pub parent_origin: Option<TargetOrigin>,
@@ -123,13 +127,13 @@ impl Config {
     }
 
     /// Sets the refresh skew in seconds.
-    pub fn with_refresh_skew(mut self, seconds: u64) -> Self {
+    pub fn with_refresh_skew(mut self, seconds: u32) -> Self {
         self.refresh_skew = seconds;
         self
     }
 
     /// Sets the lifetime assumed when the server sends no `expires_in`.
-    pub fn with_default_expires_in(mut self, seconds: u64) -> Self {
+    pub fn with_default_expires_in(mut self, seconds: u32) -> Self {
         self.default_expires_in = seconds;
         self
     }
@@ -297,12 +301,29 @@ pub enum Phase {
 
 type Code = String<MAX_CODE_LEN>;
 
+/// A time (Unix seconds) or a number of seconds the session keeps, 4-byte aligned. Every
+/// `u64` of a session's state is held this way (and the [`Config`] has none), so on 32-bit
+/// targets a session is 4-byte aligned: its moves use the 4-byte-aligned `memcpy`, and
+/// firmware links no 8-byte-aligned one (156 bytes; 180 in all on the firmware probe).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, packed(4))]
+struct Time(UnixTime);
+
+const _: () = assert!(core::mem::align_of::<Time>() == 4);
+
+impl Time {
+    /// The value (a copy: a packed field is never borrowed).
+    const fn get(self) -> UnixTime {
+        self.0
+    }
+}
+
 /// The tokens of a signed-in session.
 struct Tokens<const A: usize, const R: usize> {
     access: AccessToken<A>,
     refresh: Option<RefreshToken<R>>,
     /// Saturating: `u64::MAX` means "never" (LIFE-8).
-    expires_at: UnixTime,
+    expires_at: Time,
     scope: String<MAX_SCOPE_LEN>,
     account: Option<KommoAccount>,
 }
@@ -349,7 +370,7 @@ enum Refresh {
     /// A refresh is to be sent.
     Queued { retried: bool },
     /// A refresh is in flight, sent at `at`.
-    Sent { at: UnixTime, retried: bool },
+    Sent { at: Time, retried: bool },
 }
 
 /// An MFA step queued by the caller, sent by the next poll.
@@ -366,7 +387,7 @@ enum MfaOp {
 #[cfg(feature = "password-grant")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum MfaSent {
-    Verify(UnixTime),
+    Verify(Time),
     Secret,
     Ack,
 }
@@ -390,7 +411,7 @@ enum State<const A: usize, const R: usize> {
     /// A request answered by a token response is in flight.
     ExpectTokenResponse {
         purpose: Purpose,
-        sent_at: UnixTime,
+        sent_at: Time,
         account: Option<KommoAccount>,
     },
     /// Signed in, maybe refreshing. While a refresh is queued or in flight
@@ -422,7 +443,7 @@ enum State<const A: usize, const R: usize> {
     /// The device authorization request is to be sent (`sent_at == None`) or is in flight.
     #[cfg(feature = "device")]
     DeviceStart {
-        sent_at: Option<UnixTime>,
+        sent_at: Option<Time>,
     },
     #[cfg(feature = "device")]
     ExpectDeviceApproval(Device),
@@ -430,11 +451,46 @@ enum State<const A: usize, const R: usize> {
         refresh: RefreshToken<R>,
         account: Option<KommoAccount>,
         attempts: u8,
-        retry_at: UnixTime,
+        retry_at: Time,
         in_flight: bool,
     },
     LoggedOut,
     Failed(Error),
+}
+
+/// How the session holds its [`State`]. A step replaces the state by assigning a new one
+/// (`Session::set_state`), which drops the old one first. Dropping a state does something
+/// only with the `zeroize` feature, where it wipes the secrets the state held; without it
+/// the state is held in a `ManuallyDrop`, so a replacement is a plain store. (The drop
+/// glue, empty as it is, left a call to an empty function at every replacement in the
+/// optimised firmware build: measured 128 bytes.)
+#[cfg(not(feature = "zeroize"))]
+type StateSlot<S> = core::mem::ManuallyDrop<S>;
+
+/// With `zeroize`: a plain wrapper, so a replaced or dropped state is dropped (wiped).
+#[cfg(feature = "zeroize")]
+struct StateSlot<S>(S);
+
+#[cfg(feature = "zeroize")]
+impl<S> StateSlot<S> {
+    const fn new(state: S) -> Self {
+        Self(state)
+    }
+}
+
+#[cfg(feature = "zeroize")]
+impl<S> core::ops::Deref for StateSlot<S> {
+    type Target = S;
+    fn deref(&self) -> &S {
+        &self.0
+    }
+}
+
+#[cfg(feature = "zeroize")]
+impl<S> core::ops::DerefMut for StateSlot<S> {
+    fn deref_mut(&mut self) -> &mut S {
+        &mut self.0
+    }
 }
 
 /// A device authorization in progress (RFC 8628).
@@ -445,14 +501,14 @@ struct Device {
     verification_uri: String<MAX_URL_LEN>,
     verification_uri_complete: Option<String<MAX_URL_LEN>>,
     /// The interval the server asked for (plus 5 s per `slow_down`).
-    interval: u64,
+    interval: Time,
     /// The interval in use: `interval`, or more while backing off after timeouts (DEV-3);
     /// back to `interval` as soon as the server answers again.
-    wait: u64,
-    expires_at: UnixTime,
-    next_poll: UnixTime,
+    wait: Time,
+    expires_at: Time,
+    next_poll: Time,
     shown: bool,
-    in_flight: Option<UnixTime>,
+    in_flight: Option<Time>,
 }
 
 /// A password, OTP or MFA secret held between the call that supplies it and the request
@@ -573,10 +629,10 @@ struct Announce {
 /// ```
 pub struct Session<const A: usize = DEFAULT_ACCESS_CAP, const R: usize = DEFAULT_REFRESH_CAP> {
     config: Config,
-    state: State<A, R>,
+    state: StateSlot<State<A, R>>,
     announce: Announce,
     /// The latest time seen; time never goes backwards inside the session (LIFE-1).
-    clock: UnixTime,
+    clock: Time,
     /// The last server error's description, for display only.
     description: String<MAX_DESCRIPTION_LEN>,
 }
@@ -587,9 +643,9 @@ impl<const A: usize, const R: usize> Session<A, R> {
     pub fn new(config: Config) -> Self {
         Self {
             config,
-            state: State::Idle,
+            state: StateSlot::new(State::Idle),
             announce: Announce::default(),
-            clock: 0,
+            clock: Time(0),
             description: String::new(),
         }
     }
@@ -638,7 +694,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
     /// Writes a snapshot of the signed-in state into `buf` (format: [`crate::snapshot`]);
     /// returns its length. [`ApiMisuse::WrongState`] when not signed in.
     pub fn save(&self, buf: &mut [u8]) -> Result<usize, Error> {
-        let tokens = match &self.state {
+        let tokens = match &*self.state {
             // A refresh not yet sent: the token on disk is still the one to use.
             State::Signed {
                 tokens,
@@ -651,7 +707,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
             &Snapshot {
                 access: tokens.access.secret(),
                 refresh: refresh.map(RefreshToken::secret),
-                expires_at: tokens.expires_at,
+                expires_at: tokens.expires_at.get(),
                 scope: &tokens.scope,
                 account: tokens.account.as_ref().map(KommoAccount::host),
             },
@@ -667,7 +723,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
 
     /// Where the session is.
     pub fn phase(&self) -> Phase {
-        match &self.state {
+        match &*self.state {
             State::Idle => Phase::Idle,
             State::Pending {
                 stage: Stage::Exchange,
@@ -700,7 +756,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
 
     /// The error that poisoned the session, if it failed.
     pub fn failure(&self) -> Option<Error> {
-        match self.state {
+        match *self.state {
             State::Failed(e) => Some(e),
             _ => None,
         }
@@ -713,13 +769,13 @@ impl<const A: usize, const R: usize> Session<A, R> {
     /// has nothing to refresh with, so it serves the token until `expires_at` itself.
     /// [`ApiMisuse::WrongState`] when not signed in.
     pub fn access_token(&self, now: UnixTime) -> Result<&AccessToken<A>, Error> {
-        let now = now.max(self.clock);
-        match &self.state {
+        let now = now.max(self.clock.get());
+        match &*self.state {
             State::Signed {
                 tokens,
                 refresh: Refresh::Off,
             } if now < self.due_at(tokens)
-                || (tokens.refresh.is_none() && now < tokens.expires_at) =>
+                || (tokens.refresh.is_none() && now < tokens.expires_at.get()) =>
             {
                 Ok(&tokens.access)
             }
@@ -730,7 +786,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
 
     /// When the access token expires (`u64::MAX`: never stated), if signed in.
     pub fn expires_at(&self) -> Option<UnixTime> {
-        self.tokens().map(|t| t.expires_at)
+        self.tokens().map(|t| t.expires_at.get())
     }
 
     /// When a refresh becomes due, if signed in.
@@ -754,7 +810,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
     }
 
     fn tokens(&self) -> Option<&Tokens<A, R>> {
-        match &self.state {
+        match &*self.state {
             State::Signed { tokens, .. } => Some(tokens),
             _ => None,
         }
@@ -796,13 +852,13 @@ impl<const A: usize, const R: usize> Session<A, R> {
         self.ready_to_start(true)?;
         let mut pending = PendingAuthorization::empty();
         pending.fill(entropy)?;
-        self.state = State::Pending {
+        self.set_state(State::Pending {
             pending,
             stage: Stage::Authorize,
             iframe,
             code: String::new(),
             account: None,
-        };
+        });
         Ok(())
     }
 
@@ -817,7 +873,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
             Profile::Rfc6749(r) if r.device_authorization.is_some() => {}
             _ => return Err(ApiMisuse::NoEndpoint(Name::DeviceAuthorization).into()),
         }
-        self.state = State::DeviceStart { sent_at: None };
+        self.set_state(State::DeviceStart { sent_at: None });
         Ok(())
     }
 
@@ -831,7 +887,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
         if self.config.client.secret().is_none() {
             return Err(ApiMisuse::NoClientSecret.into());
         }
-        self.state = State::ClientCredentials;
+        self.set_state(State::ClientCredentials);
         Ok(())
     }
 
@@ -850,10 +906,10 @@ impl<const A: usize, const R: usize> Session<A, R> {
         self.tick(now);
         self.ready_to_start(false)?;
         self.crm_confidential(Name::PasswordGrantCrmOnly)?;
-        self.state = State::Password {
+        self.set_state(State::Password {
             username: param(username, Name::Username)?,
             password: Secret(param(password, Name::Password)?),
-        };
+        });
         Ok(())
     }
 
@@ -898,10 +954,10 @@ impl<const A: usize, const R: usize> Session<A, R> {
         self.tick(now);
         self.ready_to_start(false)?;
         self.crm_confidential(Name::ForgotPasswordCrmOnly)?;
-        self.state = State::Forget {
+        self.set_state(State::Forget {
             username: param(username, Name::Username)?,
             sent: false,
-        };
+        });
         Ok(())
     }
 
@@ -919,7 +975,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
     #[cfg(feature = "password-grant")]
     fn queue_mfa(&mut self, op: MfaOp, now: UnixTime) -> Result<(), Error> {
         self.tick(now);
-        match &mut self.state {
+        match &mut *self.state {
             State::MfaRequired {
                 queued: queued @ None,
                 in_flight: None,
@@ -936,7 +992,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
     /// token the session ends with [`Outcome::SignInRequired`].
     pub fn refresh(&mut self, now: UnixTime) -> Result<(), Error> {
         self.tick(now);
-        match &mut self.state {
+        match &mut *self.state {
             State::Signed {
                 tokens,
                 refresh: refresh @ Refresh::Off,
@@ -967,7 +1023,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
             erase: true,
             ..Announce::default()
         };
-        let (refresh, account) = match &mut self.state {
+        let (refresh, account) = match &mut *self.state {
             State::Signed { tokens, .. } => (tokens.refresh.take(), tokens.account.take()),
             // Revoking already (so the profile can): start the revocation over.
             State::Revoking {
@@ -993,13 +1049,13 @@ impl<const A: usize, const R: usize> Session<A, R> {
         };
         match refresh {
             Some(refresh) if revocable => {
-                self.state = State::Revoking {
+                self.set_state(State::Revoking {
                     refresh,
                     account,
                     attempts: 0,
                     retry_at: self.clock,
                     in_flight: false,
-                };
+                });
             }
             _ => self.logged_out(Ok(())),
         }
@@ -1038,9 +1094,9 @@ impl<const A: usize, const R: usize> Session<A, R> {
             iframe: false,
             code,
             account,
-        } = &mut self.state
+        } = &mut *self.state
         else {
-            return Err(not_pending(&self.state));
+            return Err(not_pending(&*self.state));
         };
         self.description.clear();
         let cb = parse_callback(query, scratch)?;
@@ -1073,7 +1129,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
             stage: Stage::Callback,
             iframe: false,
             ..
-        } = &self.state
+        } = &*self.state
         else {
             return false;
         };
@@ -1100,7 +1156,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
         scratch: &mut [u8],
     ) -> Result<(), Error> {
         self.tick(now);
-        let r = match &mut self.state {
+        let r = match &mut *self.state {
             State::Pending {
                 pending,
                 stage: stage @ Stage::Callback,
@@ -1150,21 +1206,21 @@ impl<const A: usize, const R: usize> Session<A, R> {
     }
 
     fn on_response(&mut self, response: Response<'_>, scratch: &mut [u8]) -> Result<(), Error> {
-        let clock = self.clock;
+        let clock = self.clock.get();
         // The states a token response answers share one parse.
-        let (answer, sent_at, account) = match &mut self.state {
+        let (answer, sent_at, account) = match &mut *self.state {
             State::ExpectTokenResponse {
                 purpose,
                 sent_at,
                 account,
-            } => (Answer::Grant(*purpose), *sent_at, account.take()),
+            } => (Answer::Grant(*purpose), sent_at.get(), account.take()),
             State::Signed {
                 refresh: Refresh::Sent { at, retried },
                 ..
-            } => (Answer::Refresh { retried: *retried }, *at, None),
+            } => (Answer::Refresh { retried: *retried }, at.get(), None),
             #[cfg(feature = "device")]
             State::ExpectDeviceApproval(device) if device.in_flight.is_some() => {
-                let sent_at = device.in_flight.take().unwrap_or(clock);
+                let sent_at = device.in_flight.take().map_or(clock, Time::get);
                 (Answer::DevicePoll, sent_at, None)
             }
             #[cfg(feature = "password-grant")]
@@ -1179,7 +1235,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
             #[cfg(feature = "password-grant")]
             State::Forget { sent: true, .. } => {
                 token::parse_ack_response(response, scratch)?.into_result()?;
-                self.state = State::Idle;
+                self.set_state(State::Idle);
                 self.announce.done = Some(Outcome::Accepted);
                 return Ok(());
             }
@@ -1187,7 +1243,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
             State::DeviceStart {
                 sent_at: Some(sent_at),
             } => {
-                let sent_at = *sent_at;
+                let sent_at = sent_at.get();
                 return self.on_device_authorization(sent_at, response, scratch);
             }
             State::Revoking {
@@ -1208,7 +1264,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
                             let wait = retry_after
                                 .unwrap_or(DEFAULT_REVOKE_RETRY)
                                 .min(MAX_REVOKE_RETRY);
-                            *retry_at = clock.saturating_add(wait);
+                            *retry_at = Time(clock.saturating_add(wait));
                             *in_flight = false;
                             return Ok(());
                         }
@@ -1237,14 +1293,14 @@ impl<const A: usize, const R: usize> Session<A, R> {
             #[cfg(feature = "device")]
             (Answer::DevicePoll, Ok(TokenReply::Error(e))) => match e.code.kind() {
                 ErrorKind::AuthorizationPending | ErrorKind::SlowDown => {
-                    if let State::ExpectDeviceApproval(device) = &mut self.state {
+                    if let State::ExpectDeviceApproval(device) = &mut *self.state {
                         if e.code.kind() == ErrorKind::SlowDown {
                             // RFC 8628 §3.5: +5 s for this and every later poll (DEV-1).
-                            device.interval = device.interval.saturating_add(5);
+                            device.interval = Time(device.interval.get().saturating_add(5));
                         }
                         // The server answered: any back-off after timeouts ends (DEV-3).
                         device.wait = device.interval;
-                        device.next_poll = clock.saturating_add(device.wait);
+                        device.next_poll = Time(clock.saturating_add(device.wait.get()));
                     }
                     Ok(())
                 }
@@ -1253,12 +1309,12 @@ impl<const A: usize, const R: usize> Session<A, R> {
             },
             #[cfg(feature = "password-grant")]
             (Answer::Grant(Purpose::Password), Ok(TokenReply::MfaRequired(m))) => {
-                self.state = State::MfaRequired {
+                self.set_state(State::MfaRequired {
                     mfa: m.mfa_token()?,
                     queued: None,
                     in_flight: None,
                     secret: None,
-                };
+                });
                 self.announce.done = Some(Outcome::MfaRequired);
                 Ok(())
             }
@@ -1280,7 +1336,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
     #[inline(never)]
     pub fn handle_timeout(&mut self, now: UnixTime) -> Result<(), Error> {
         self.tick(now);
-        let r = match &mut self.state {
+        let r = match &mut *self.state {
             State::Signed {
                 refresh: Refresh::Sent { retried, .. },
                 ..
@@ -1292,9 +1348,10 @@ impl<const A: usize, const R: usize> Session<A, R> {
             #[cfg(feature = "device")]
             State::ExpectDeviceApproval(device) if device.in_flight.is_some() => {
                 // Doubled, within 1..=MAX_DEVICE_INTERVAL (capped first: no overflow).
-                device.wait =
-                    (device.wait.min(MAX_DEVICE_INTERVAL) * 2).clamp(1, MAX_DEVICE_INTERVAL);
-                device.next_poll = self.clock.saturating_add(device.wait);
+                let wait =
+                    (device.wait.get().min(MAX_DEVICE_INTERVAL) * 2).clamp(1, MAX_DEVICE_INTERVAL);
+                device.wait = Time(wait);
+                device.next_poll = Time(self.clock.get().saturating_add(wait));
                 device.in_flight = None;
                 Ok(())
             }
@@ -1321,7 +1378,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
         if let State::Signed {
             refresh: refresh @ Refresh::Sent { .. },
             ..
-        } = &mut self.state
+        } = &mut *self.state
         {
             *refresh = Refresh::Off;
             return Ok(());
@@ -1343,7 +1400,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
         buf: &'b mut [u8],
     ) -> Result<Action<'b>, Error> {
         self.tick(now);
-        if let State::Failed(_) = self.state {
+        if let State::Failed(_) = *self.state {
             return Err(ApiMisuse::Poisoned.into());
         }
         if self.announce.erase {
@@ -1357,13 +1414,13 @@ impl<const A: usize, const R: usize> Session<A, R> {
         }
         #[cfg(feature = "password-grant")]
         if let Some(Outcome::MfaSecret(_)) = self.announce.done {
-            let secret = match &mut self.state {
+            let secret = match &mut *self.state {
                 State::MfaRequired { secret, .. } => secret.take(),
                 _ => None,
             };
             let len = secret.as_ref().map_or(0, |s| s.0.len());
             if len > buf.len() {
-                if let State::MfaRequired { secret: slot, .. } = &mut self.state {
+                if let State::MfaRequired { secret: slot, .. } = &mut *self.state {
                     *slot = secret;
                 }
                 return Err(Error::BufferTooSmall {
@@ -1382,10 +1439,10 @@ impl<const A: usize, const R: usize> Session<A, R> {
     }
 
     fn next_action<'b>(&mut self, buf: &'b mut [u8]) -> Result<Action<'b>, Error> {
-        let now = self.clock;
+        let now = self.clock.get();
         let cfg = &self.config;
         // What to send (borrowing what it carries), and for which Kommo account.
-        let (req, account) = match &mut self.state {
+        let (req, account) = match &mut *self.state {
             State::Pending {
                 pending,
                 stage: stage @ Stage::Authorize,
@@ -1434,9 +1491,10 @@ impl<const A: usize, const R: usize> Session<A, R> {
                     if now < due {
                         return Ok(Action::WaitUntil(due));
                     }
-                    if tokens.refresh.is_none() && now < tokens.expires_at {
+                    let expires_at = tokens.expires_at.get();
+                    if tokens.refresh.is_none() && now < expires_at {
                         // Due, nothing to refresh with, still valid: serve it until expiry.
-                        return Ok(Action::WaitUntil(tokens.expires_at));
+                        return Ok(Action::WaitUntil(expires_at));
                     }
                     *refresh = Refresh::Queued { retried: false };
                 }
@@ -1475,13 +1533,14 @@ impl<const A: usize, const R: usize> Session<A, R> {
             State::DeviceStart { sent_at: None } => (Req::DeviceAuthorization, None),
             #[cfg(feature = "device")]
             State::ExpectDeviceApproval(device) if device.in_flight.is_none() => {
-                if now >= device.expires_at {
+                let expires_at = device.expires_at.get();
+                if now >= expires_at {
                     // DEV-1: stop at expires_in.
                     let e = Error::ServerError(ServerError {
                         code: ErrorKind::ExpiredToken,
                         status: HttpStatus::new(0),
                     });
-                    self.state = State::Failed(e);
+                    self.set_state(State::Failed(e));
                     return Err(e);
                 }
                 if !device.shown {
@@ -1489,8 +1548,9 @@ impl<const A: usize, const R: usize> Session<A, R> {
                     device.shown = true;
                     return Ok(action);
                 }
-                if now < device.next_poll {
-                    return Ok(Action::WaitUntil(device.next_poll.min(device.expires_at)));
+                let next_poll = device.next_poll.get();
+                if now < next_poll {
+                    return Ok(Action::WaitUntil(next_poll.min(expires_at)));
                 }
                 (Req::DeviceToken(&device.code), None)
             }
@@ -1501,8 +1561,9 @@ impl<const A: usize, const R: usize> Session<A, R> {
                 in_flight: false,
                 ..
             } => {
-                if now < *retry_at {
-                    return Ok(Action::WaitUntil(*retry_at));
+                let retry_at = retry_at.get();
+                if now < retry_at {
+                    return Ok(Action::WaitUntil(retry_at));
                 }
                 (Req::Revoke(refresh), account.as_ref())
             }
@@ -1518,7 +1579,8 @@ impl<const A: usize, const R: usize> Session<A, R> {
 
     /// Marks the request [`Session::next_action`] just wrote as sent at `now`.
     fn sent(&mut self, now: UnixTime) {
-        self.state = match &mut self.state {
+        let now = Time(now);
+        let next = match &mut *self.state {
             State::Pending { account, .. } => State::ExpectTokenResponse {
                 purpose: Purpose::Exchange,
                 sent_at: now,
@@ -1579,6 +1641,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
             }
             _ => return,
         };
+        self.set_state(next);
     }
 
     // --- transitions ----------------------------------------------------------------------
@@ -1595,7 +1658,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
                     | Error::CheckFailed(CheckFailed::NothingPending)
             )
         {
-            self.state = State::Failed(e);
+            self.set_state(State::Failed(e));
             self.announce = Announce::default();
         }
         r
@@ -1611,8 +1674,8 @@ impl<const A: usize, const R: usize> Session<A, R> {
     ) -> Result<(), Error> {
         t.require_bearer()?;
         // LIFE-8: from the time the request was sent, saturating (never wraps).
-        let expires_at =
-            sent_at.saturating_add(t.expires_in().unwrap_or(self.config.default_expires_in));
+        let default = u64::from(self.config.default_expires_in);
+        let expires_at = sent_at.saturating_add(t.expires_in().unwrap_or(default));
         self.install(
             t.access_token_secret(),
             t.refresh_token_secret(),
@@ -1639,29 +1702,29 @@ impl<const A: usize, const R: usize> Session<A, R> {
     ) -> Result<(), Error> {
         // The tokens are written in place (no token value moves into the state). An error
         // part way leaves them half-written: the caller drops (restore) or poisons the session.
-        let scope = match &mut self.state {
+        let scope = match &mut *self.state {
             State::Signed { refresh: state, .. } => {
                 *state = Refresh::Off;
                 scope
             }
             _ => {
-                self.state = State::Signed {
+                self.set_state(State::Signed {
                     tokens: Tokens {
                         access: AccessToken::empty(),
                         refresh: None,
-                        expires_at,
+                        expires_at: Time(expires_at),
                         scope: String::new(),
                         account,
                     },
                     refresh: Refresh::Off,
-                };
+                });
                 Some(scope.unwrap_or(self.config.client.scope()))
             }
         };
-        let State::Signed { tokens, .. } = &mut self.state else {
+        let State::Signed { tokens, .. } = &mut *self.state else {
             return Ok(());
         };
-        tokens.expires_at = expires_at;
+        tokens.expires_at = Time(expires_at);
         // One error exit for the three copies (not one per `?`).
         match refresh {
             Some(r) => tokens.refresh.get_or_insert(RefreshToken::empty()).set(r),
@@ -1677,7 +1740,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
     /// A refresh whose outcome is unknown (no answer, or the server failed): one retry
     /// with the same token, then sign in again — never a loop (LIFE-9).
     fn refresh_outcome_unknown(&mut self, retried: bool) {
-        match &mut self.state {
+        match &mut *self.state {
             State::Signed { refresh, .. } if !retried => {
                 *refresh = Refresh::Queued { retried: true };
             }
@@ -1739,7 +1802,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
                 match token::parse_token_response(response, scratch)? {
                     // CRM-2: the MFA token is dropped (wiped) once the step ends.
                     TokenReply::Token(t) => {
-                        return self.authorized(t, sent_at, None, Outcome::Authorized);
+                        return self.authorized(t, sent_at.get(), None, Outcome::Authorized);
                     }
                     TokenReply::Error(e) if e.status < 500 => {
                         (Outcome::MfaRejected(e.to_error()), None)
@@ -1763,7 +1826,7 @@ impl<const A: usize, const R: usize> Session<A, R> {
             in_flight,
             secret: slot,
             ..
-        } = &mut self.state
+        } = &mut *self.state
         {
             *in_flight = None;
             *slot = secret;
@@ -1784,23 +1847,23 @@ impl<const A: usize, const R: usize> Session<A, R> {
             0 => DEFAULT_DEVICE_INTERVAL,
             i => i.min(MAX_DEVICE_INTERVAL),
         };
-        self.state = State::ExpectDeviceApproval(Device {
+        self.set_state(State::ExpectDeviceApproval(Device {
             code: d.device_code()?,
             user_code: String::new(),
             verification_uri: String::new(),
             verification_uri_complete: None,
-            interval,
-            wait: interval,
+            interval: Time(interval),
+            wait: Time(interval),
             // From when the request was sent, like a token's expiry (LIFE-8): never poll a
             // code the server has already expired.
-            expires_at: sent_at.saturating_add(d.expires_in()),
-            next_poll: self.clock.saturating_add(interval),
+            expires_at: Time(sent_at.saturating_add(d.expires_in())),
+            next_poll: Time(self.clock.get().saturating_add(interval)),
             shown: false,
             in_flight: None,
-        });
+        }));
         // The texts are copied in place (no string moves through a `Result`). An error
         // poisons the session, so a half-filled device state is never used.
-        let State::ExpectDeviceApproval(device) = &mut self.state else {
+        let State::ExpectDeviceApproval(device) = &mut *self.state else {
             return Ok(());
         };
         crate::put(
@@ -1829,34 +1892,43 @@ impl<const A: usize, const R: usize> Session<A, R> {
     }
 
     /// Ends the session without logout: tokens forgotten, store erased, sign in again.
+    /// Not inlined: four callers (measured on the firmware probe).
+    #[inline(never)]
     fn end_session(&mut self, reason: EndReason) {
         self.announce = Announce {
             erase: true,
             persist: false,
             done: Some(Outcome::SignInRequired(reason)),
         };
-        self.state = State::LoggedOut;
+        self.set_state(State::LoggedOut);
     }
 
     /// Completes a logout with the revocation's result.
     fn logged_out(&mut self, revocation: Result<(), Error>) {
         self.announce.done = Some(Outcome::LoggedOut { revocation });
-        self.state = State::LoggedOut;
+        self.set_state(State::LoggedOut);
     }
 
     fn due_at(&self, tokens: &Tokens<A, R>) -> UnixTime {
         due_at(&self.config, tokens)
     }
 
+    /// Replaces the state (see [`StateSlot`]). Always inlined, so each new state is built
+    /// where it goes.
+    #[inline(always)]
+    fn set_state(&mut self, state: State<A, R>) {
+        self.state = StateSlot::new(state);
+    }
+
     /// Time never goes backwards inside the session (LIFE-1). Not inlined: every entry
     /// point calls it, and a 64-bit maximum is long on 32-bit targets.
     #[inline(never)]
     fn tick(&mut self, now: UnixTime) {
-        self.clock = self.clock.max(now);
+        self.clock = Time(self.clock.get().max(now));
     }
 
     fn ready_to_start(&self, replace_pending: bool) -> Result<(), Error> {
-        match &self.state {
+        match &*self.state {
             State::Idle | State::LoggedOut => Ok(()),
             State::Pending {
                 stage: Stage::Authorize | Stage::Callback,
@@ -1893,7 +1965,7 @@ fn reply_error(reply: TokenReply<'_>) -> Error {
 /// When a refresh becomes due. Not inlined: a 64-bit subtraction is long on 32-bit targets.
 #[inline(never)]
 fn due_at<const A: usize, const R: usize>(cfg: &Config, tokens: &Tokens<A, R>) -> UnixTime {
-    tokens.expires_at.saturating_sub(cfg.refresh_skew)
+    (tokens.expires_at.get()).saturating_sub(u64::from(cfg.refresh_skew))
 }
 
 fn token_request<'a>(

@@ -327,7 +327,7 @@ fn s_life_1_refresh_exactly_at_the_skew_boundary() {
     let mut p = Pair::new(crm_confidential());
     let t0 = p.now();
     p.sign_in();
-    let due = t0 + 3600 - DEFAULT_REFRESH_SKEW;
+    let due = t0 + 3600 - u64::from(DEFAULT_REFRESH_SKEW);
     assert_eq!(p.session.expires_at(), Some(t0 + 3600));
     assert_eq!(p.session.refresh_due_at(), Some(due));
     // One second before: still valid, and the session waits.
@@ -379,7 +379,10 @@ fn s_life_1_missing_expires_in_uses_the_documented_default() {
     let t0 = p.now();
     p.server.misbehave().expires_in = Some(ExpiresInQuirk::Missing);
     p.sign_in();
-    assert_eq!(p.session.expires_at(), Some(t0 + DEFAULT_EXPIRES_IN));
+    assert_eq!(
+        p.session.expires_at(),
+        Some(t0 + u64::from(DEFAULT_EXPIRES_IN))
+    );
 
     let mut p = Pair::new(crm_confidential().with_default_expires_in(120));
     p.server.misbehave().expires_in = Some(ExpiresInQuirk::Missing);
@@ -406,15 +409,15 @@ fn s_life_8_expires_in_u64_max_saturates() {
     assert_eq!(p.session.expires_at(), Some(u64::MAX));
     assert_eq!(
         p.session.refresh_due_at(),
-        Some(u64::MAX - DEFAULT_REFRESH_SKEW)
+        Some(u64::MAX - u64::from(DEFAULT_REFRESH_SKEW))
     );
     assert_eq!(
         p.poll(),
-        Ok(Event::WaitUntil(u64::MAX - DEFAULT_REFRESH_SKEW))
+        Ok(Event::WaitUntil(u64::MAX - u64::from(DEFAULT_REFRESH_SKEW)))
     );
     assert!(
         p.session
-            .access_token(u64::MAX - DEFAULT_REFRESH_SKEW - 1)
+            .access_token(u64::MAX - u64::from(DEFAULT_REFRESH_SKEW) - 1)
             .is_ok()
     );
     // It survives the snapshot.

@@ -110,7 +110,7 @@ pub struct ProfileSettings {
     pub client_secret_file: Option<PathBuf>,
     /// Seconds before expiry at which a refresh is due.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refresh_skew: Option<u64>,
+    pub refresh_skew: Option<u32>,
     /// Connect timeout, seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connect_timeout: Option<u64>,

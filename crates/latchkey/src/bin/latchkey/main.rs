@@ -235,7 +235,7 @@ struct ProfileArgs {
     client_secret_file: Option<PathBuf>,
     /// Seconds before expiry at which a refresh is due.
     #[arg(long, env = "LATCHKEY_REFRESH_SKEW", value_name = "SECS")]
-    refresh_skew: Option<u64>,
+    refresh_skew: Option<u32>,
     /// Connect timeout in seconds.
     #[arg(long, env = "LATCHKEY_CONNECT_TIMEOUT", value_name = "SECS")]
     connect_timeout: Option<u64>,
