@@ -131,21 +131,44 @@ impl Provider {
         Some(Provider { child, issuer, log })
     }
 
+    /// The provider's log once it has gone quiet. Its lines reach us through a reader
+    /// thread, and node may print a line (e.g. a `grant.error` event) just after it has
+    /// answered: reading the log the moment the CLI exits raced with both.
+    fn settled_log(&self) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut seen = self.log.lock().unwrap().len();
+        loop {
+            std::thread::sleep(Duration::from_millis(150));
+            let log = self.log.lock().unwrap();
+            if log.len() == seen || Instant::now() > deadline {
+                return log.clone();
+            }
+            seen = log.len();
+        }
+    }
+
     /// How many requests `METHOD path` the provider has logged so far (query ignored).
     fn requests(&self, method: &str, path: &str) -> usize {
         let exact = format!("[oidc] {method} {path}");
         let with_query = format!("{exact}?");
-        self.log
-            .lock()
-            .unwrap()
+        self.settled_log()
             .iter()
             .filter(|l| **l == exact || l.starts_with(&with_query))
             .count()
     }
 
-    /// Whether the provider logged a line containing `needle`.
+    /// Whether the provider logged a line containing `needle` (waiting up to 10 s for it).
     fn logged(&self, needle: &str) -> bool {
-        self.log.lock().unwrap().iter().any(|l| l.contains(needle))
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if self.log.lock().unwrap().iter().any(|l| l.contains(needle)) {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// The discovery document.
