@@ -153,8 +153,8 @@ where
 /// [`Error::BufferTooSmall`] carries the total size). `authorization` says whether the
 /// request has an `Authorization` header (its value is [`Part::Authorization`]).
 ///
-/// Size: compiled once, with one loop per pass instead of a call site per part, and one
-/// [`Writer`] per pass for all three parts.
+/// Size: compiled once, with one loop over the parts (run once per pass) instead of a call
+/// site per part, and one [`Writer`] per pass for all three parts.
 #[inline(never)]
 pub(crate) fn build_parts<'b>(
     buf: &'b mut [u8],
@@ -164,25 +164,33 @@ pub(crate) fn build_parts<'b>(
     enc: &PartEncoder<'_>,
 ) -> Result<Request<'b>, Error> {
     const PARTS: [Part; 3] = [Part::Url, Part::Authorization, Part::Body];
-    // Measuring pass: where each part ends (the parts are written one after the other).
+    // Where each part ends (the parts are written one after the other): measured on the
+    // first pass, then written on the second (one loop for both passes).
     let mut ends = [0usize; 3];
     let mut w = Writer::counting();
-    for (&part, end) in PARTS.iter().zip(ends.iter_mut()) {
-        enc(&mut w, part);
-        *end = w.len();
+    let mut writing = false;
+    loop {
+        for (&part, end) in PARTS.iter().zip(ends.iter_mut()) {
+            enc(&mut w, part);
+            *end = w.len();
+        }
+        if writing {
+            break;
+        }
+        let Some(out) = buf.get_mut(..ends[2]) else {
+            return Err(Error::BufferTooSmall {
+                required: Len::new(ends[2]),
+            });
+        };
+        w = Writer::new(out);
+        writing = true;
     }
     let [url_end, auth_end, required] = ends;
-    let Some(out) = buf.get_mut(..required) else {
-        return Err(Error::BufferTooSmall {
-            required: Len::new(required),
-        });
-    };
-    let mut w = Writer::new(out);
-    for &part in &PARTS {
-        enc(&mut w, part);
-    }
-    let out: &'b [u8] = out;
-    let (text, body) = out.split_at_checked(auth_end).unwrap_or_default();
+    let out: &'b [u8] = buf;
+    let (text, body) = out
+        .get(..required)
+        .and_then(|o| o.split_at_checked(auth_end))
+        .unwrap_or_default();
     // Encoders write percent- or base64-encoded text into the URL and the header value, so
     // this holds by construction; checked all the same (TOK-7), both in one pass.
     let Some((url, auth)) = ascii_str(text).and_then(|t| t.split_at_checked(url_end)) else {
@@ -224,11 +232,9 @@ pub(crate) fn build_parts<'b>(
 
 /// `b` as text if it is printable ASCII (space included), else `None`.
 fn ascii_str(b: &[u8]) -> Option<&str> {
-    if b.iter().all(|&c| (0x20..0x7f).contains(&c)) {
-        core::str::from_utf8(b).ok()
-    } else {
-        None
-    }
+    core::str::from_utf8(b)
+        .ok()
+        .filter(|t| t.bytes().all(|c| (0x20..0x7f).contains(&c)))
 }
 
 /// An HTTP response as received by the adapter.
