@@ -70,6 +70,9 @@ pub struct AuthorizationRequest<'a> {
     challenge: &'a CodeChallenge,
     state: &'a StateToken,
     extra: &'a [(&'a str, &'a str)],
+    /// The session's extras, packed as [`crate::session::Config`] keeps them
+    /// (`name\nvalue\n` pairs, checked when added): sent after `extra`, without a copy.
+    packed: &'a str,
 }
 
 impl<'a> AuthorizationRequest<'a> {
@@ -87,7 +90,15 @@ impl<'a> AuthorizationRequest<'a> {
             challenge,
             state,
             extra: &[],
+            packed: "",
         }
+    }
+
+    /// Adds the session config's packed extras (already checked by
+    /// [`crate::session::Config::with_extra_param`]).
+    pub(crate) fn with_packed_extra(mut self, packed: &'a str) -> Self {
+        self.packed = packed;
+        self
     }
 
     /// Adds extra `(name, value)` parameters, appended after the protocol ones in order
@@ -207,6 +218,21 @@ impl<'a> AuthorizationRequest<'a> {
             o.raw(name.as_bytes());
             o.raw(b"=");
             o.pct(value.as_bytes());
+        }
+        // The packed pairs, line by line: a name, then its value.
+        let mut rest = self.packed.as_bytes();
+        let mut name = true;
+        while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+            let (line, tail) = rest.split_at(i);
+            if name {
+                o.raw(b"&");
+                o.raw(line);
+                o.raw(b"=");
+            } else {
+                o.pct(line);
+            }
+            name = !name;
+            rest = tail.get(1..).unwrap_or_default();
         }
     }
 
@@ -561,6 +587,41 @@ mod tests {
             let b = req.write_compact(&fixed, &mut compact[..room]);
             proptest::prop_assert_eq!(a, b);
             proptest::prop_assert_eq!(&fast[..], &compact[..]);
+        }
+    }
+
+    proptest::proptest! {
+        /// The session's packed extras (`name\nvalue\n` pairs) give the same URL, on both
+        /// writers, as the same pairs passed to [`AuthorizationRequest::with_extra`]; and
+        /// slice extras come first.
+        #[test]
+        fn packed_extras_match_slice_extras(
+            pairs in proptest::collection::vec(("p[A-Za-z0-9._-]{0,9}", "[^\\p{Cc}]{0,20}"), 0..=8),
+            split in 0usize..=8,
+        ) {
+            let profile = Profile::rfc6749("https://a.example/auth", "https://a.example/t").unwrap();
+            let client = Client::new("id", "https://c.example/cb").unwrap();
+            let v = crate::pkce::CodeVerifier::from_entropy(&[1u8; 32]).unwrap();
+            let challenge = CodeChallenge::s256(&v);
+            let state = StateToken::from_entropy(&[2u8; 16]).unwrap();
+            let all: std::vec::Vec<(&str, &str)> =
+                pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+            let split = split.min(all.len());
+            let packed: std::string::String =
+                all[split..].iter().map(|(n, v)| std::format!("{n}\n{v}\n")).collect();
+            let base = AuthorizationRequest::new(&profile, &client, &challenge, &state);
+            let by_slice = base.with_extra(&all);
+            let by_packed = base.with_extra(&all[..split]).with_packed_extra(&packed);
+            let fixed = by_slice.fixed().unwrap();
+            let mut want = [0u8; 2048];
+            let n = by_slice.write_fast(&fixed, &mut want).unwrap();
+            let fixed = by_packed.fixed().unwrap();
+            let mut fast = [0u8; 2048];
+            let mut compact = [0u8; 2048];
+            let a = by_packed.write_fast(&fixed, &mut fast).unwrap();
+            let b = by_packed.write_compact(&fixed, &mut compact).unwrap();
+            proptest::prop_assert_eq!(&fast[..a], &want[..n]);
+            proptest::prop_assert_eq!(&compact[..b], &want[..n]);
         }
     }
 

@@ -2035,20 +2035,13 @@ fn authorization_url<'b>(
     pending: &PendingAuthorization,
     buf: &'b mut [u8],
 ) -> Result<Action<'b>, Error> {
-    let mut extra = [("", ""); MAX_EXTRA_PARAMS];
-    let mut count = 0;
-    let mut it = cfg.extra_params();
-    while let (Some(slot), Some(pair)) = (extra.get_mut(count), it.next()) {
-        *slot = pair;
-        count += 1;
-    }
     let n = AuthorizationRequest::new(
         &cfg.profile,
         &cfg.client,
         &pending.challenge(),
         pending.state(),
     )
-    .with_extra(&extra[..count])
+    .with_packed_extra(&cfg.extra)
     .write_url(buf)?;
     Ok(Action::OpenUrl(utf8(&buf[..n])))
 }

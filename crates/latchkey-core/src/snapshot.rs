@@ -71,7 +71,7 @@ impl<'a> Snapshot<'a> {
         if sha8(&[body]) != *check {
             return Err(bad);
         }
-        if header[5] != dialect_byte(config.profile.dialect()) || header[6..14] != binding(config) {
+        if header[5..14] != identity(config) {
             return Err(CheckFailed::ForeignSnapshot.into());
         }
         // Access token, refresh token, scope, account: each a `u16` length and UTF-8 text.
@@ -125,8 +125,7 @@ pub(crate) fn write(snap: &Snapshot<'_>, config: &Config, buf: &mut [u8]) -> Res
     let mut header = [0u8; HEADER_LEN];
     header[..4].copy_from_slice(MAGIC);
     header[4] = VERSION;
-    header[5] = dialect_byte(config.profile.dialect());
-    header[6..14].copy_from_slice(&binding(config));
+    header[5..14].copy_from_slice(&identity(config));
     header[14..].copy_from_slice(&snap.expires_at.to_be_bytes());
     let mut w = Writer::new(body);
     w.bytes(&header);
@@ -147,8 +146,9 @@ fn dialect_byte(d: Dialect) -> u8 {
     }
 }
 
-/// Binds a snapshot to its client: dialect, client id and token host.
-fn binding(config: &Config) -> [u8; 8] {
+/// The dialect byte, then the binding (the first 8 bytes of the SHA-256 over the dialect,
+/// client id and token host): what ties a snapshot to its client (header bytes 5..14).
+fn identity(config: &Config) -> [u8; 9] {
     let host: &[u8] = match &config.profile {
         Profile::Rfc6749(r) => r.token.as_str().as_bytes(),
         #[cfg(feature = "crm")]
@@ -156,12 +156,10 @@ fn binding(config: &Config) -> [u8; 8] {
         #[cfg(feature = "kommo")]
         Profile::Kommo(_) => b"kommo",
     };
-    sha8(&[
-        &[dialect_byte(config.profile.dialect())],
-        config.client.id().as_bytes(),
-        &[0],
-        host,
-    ])
+    let dialect = dialect_byte(config.profile.dialect());
+    let [a, b, c, d, e, f, g, h, ..] =
+        crate::sha256(&[&[dialect], config.client.id().as_bytes(), &[0], host]);
+    [dialect, a, b, c, d, e, f, g, h]
 }
 
 /// The first 8 bytes of the SHA-256 of `parts`, one after the other (the binding, the
