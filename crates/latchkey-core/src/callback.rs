@@ -1223,6 +1223,8 @@ const NAMES: [&str; 15] = [
 
 /// [`NAMES`] as errors name them (`Other` is never named: it is never refused and never a
 /// duplicate; its slot holds a placeholder).
+// Indexed by `Param as usize`: one entry per variant, checked at compile time.
+const _: () = assert!(Param::Response as usize + 1 == IDS.len());
 const IDS: [Name; 15] = [
     Name::Error,
     Name::ErrorDescription,

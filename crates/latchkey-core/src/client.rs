@@ -181,6 +181,8 @@ impl Field {
             (rule(0x20, 0xff, 0x7f), Name::ClientSecret),
             (rule(0x20, 0xff, 0x7f), Name::Scope),
         ];
+        // One entry per variant, indexed by `Field as usize`.
+        const _: () = assert!(Field::Scope as usize + 1 == RULES.len());
         RULES[self as usize]
     }
 }

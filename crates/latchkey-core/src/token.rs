@@ -1685,6 +1685,8 @@ enum F {
 }
 
 const FIELD_COUNT: usize = 15;
+// The tables below are indexed by `F as usize`: one entry per variant.
+const _: () = assert!(F::Interval as usize + 1 == FIELD_COUNT);
 /// Every member, in declaration order (`ALL[f as usize] == f`).
 const ALL: [F; FIELD_COUNT] = [
     F::AccessToken,
